@@ -19,6 +19,7 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     │   │   └── CheckpointError       a checkpoint is malformed or unsigned
     │   ├── UnknownKey                signed by a key nobody pinned (a stranger)
     │   ├── WrongRecipient            addressed to another station
+    │   ├── WrongSender               submitted by another station than its sender
     │   ├── EpochKeyError
     │   │   ├── ExpiredEpochKey       sealed to an epoch key outside its window
     │   │   └── UnknownEpochKey       sealed to an epoch key we do not hold
@@ -73,6 +74,7 @@ __all__ = [
     "VerificationError",
     "WrongPassphrase",
     "WrongRecipient",
+    "WrongSender",
     "error_for_code",
 ]
 
@@ -159,6 +161,12 @@ class WrongRecipient(RemoteProtocolError):
     """Addressed to another station than the one opening it."""
 
     code = "wrong-recipient"
+
+
+class WrongSender(RemoteProtocolError):
+    """An envelope submitted on another station's connection than its sender's."""
+
+    code = "wrong-sender"
 
 
 class EpochKeyError(RemoteProtocolError):

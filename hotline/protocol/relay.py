@@ -1,0 +1,486 @@
+"""
+The relay as a state machine: frames in, frames and events out, no I/O.
+
+One ``Relay`` holds what all connections share: the roster of stations, the
+Merkle log, a queue per recipient, the published epoch keys and the latest
+checkpoint with its cosignatures. ``Relay.connect()`` makes a ``Connection``
+for each WebSocket; the I/O layer feeds it with ``receive_frame()`` and sends
+what ``data_to_send()`` returns.
+
+The durability contract, which is what makes "accepted" mean "survives a
+crash" (DESIGN S7):
+
+1. Drain ``Relay.events()`` and write them to the store in order (group commit:
+   one transaction may hold the events of many connections).
+2. When the log entries below size N are committed, call ``Relay.durable(N)``.
+   Only then are the submissions answered ``accepted``, the entries queued for
+   delivery and a checkpoint covering them signed. Nothing the relay has not
+   committed is ever shown to anyone. Pass ``Relay.size`` as read when the
+   events were drained, since more may have been staged while the store wrote.
+3. Then flush every connection's ``data_to_send()``.
+
+A refusal leaves no trace but a ``Refused`` event, which the I/O layer counts.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, TypeAlias
+
+from hotline.protocol import checkpoint as notes
+from hotline.protocol import merkle
+from hotline.protocol.envelope import Checked, Envelope, check_envelope
+from hotline.protocol.exceptions import (
+    AuthenticationFailed,
+    DecodeError,
+    HotlineError,
+    LocalProtocolError,
+    ReplayedMessage,
+    StateError,
+    UnknownKey,
+    WrongSender,
+)
+from hotline.protocol.frames import (
+    Accepted,
+    Challenge,
+    CheckpointFrame,
+    Confirm,
+    Cosign,
+    Cosigned,
+    Deliver,
+    Head,
+    Hello,
+    Keys,
+    Proof,
+    Prove,
+    Publish,
+    Refusal,
+    RelayFrame,
+    Submit,
+    Welcome,
+    decode_station_frame,
+    encode_frame,
+)
+from hotline.protocol.keys import AUTH_LABEL, IdentityKey, PublicKey, Signed, open_epoch_key
+
+__all__ = [
+    "Appended",
+    "CheckpointSigned",
+    "Connection",
+    "Cosignature",
+    "Dequeued",
+    "EpochKeysPublished",
+    "Refused",
+    "Relay",
+    "RelayEvent",
+    "StationEntry",
+    "auth_payload",
+]
+
+# How many deliveries may wait for confirmation on one connection before the relay holds back more.
+DEFAULT_WINDOW: Final = 64
+# Signed checkpoints kept so that a cosignature of a slightly older one can still be checked.
+KEPT_CHECKPOINTS: Final = 16
+
+
+@dataclass(frozen=True)
+class StationEntry:
+    """A station on the line: its name (also its witness name) and its pinned identity key."""
+
+    name: str
+    key: PublicKey
+
+
+# --- Events: what the I/O layer must store --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A new log entry, to store durably before ``Relay.durable()`` covers it."""
+
+    index: int
+    leaf_input: bytes
+    envelope: Envelope
+    sender: str
+    recipient: str
+    message_id: str
+    prev: int
+
+
+@dataclass(frozen=True)
+class Dequeued:
+    """The recipient confirmed the delivery at ``index``: drop it from its queue."""
+
+    recipient: str
+    index: int
+
+
+@dataclass(frozen=True)
+class CheckpointSigned:
+    size: int
+    note: bytes
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    """A verified witness cosignature, and the fully cosigned note once every station has cosigned."""
+
+    size: int
+    station: str
+    signature: bytes
+    cosigned: bytes | None
+
+
+@dataclass(frozen=True)
+class EpochKeysPublished:
+    station: str
+    keys: tuple[Signed, ...]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Counted in the metrics; nothing else is kept of a refused input."""
+
+    code: str
+    station: str | None
+
+
+RelayEvent: TypeAlias = Appended | Dequeued | CheckpointSigned | Cosignature | EpochKeysPublished | Refused
+
+
+def auth_payload(relay: PublicKey, nonce: bytes, station: PublicKey) -> bytes:
+    """What a station signs to answer the challenge: it binds the relay, the nonce and itself."""
+    return relay.fingerprint + nonce + station.fingerprint
+
+
+@dataclass
+class _Queued:
+    index: int
+    prev: int
+    envelope: Envelope
+    recipient: str
+
+
+@dataclass
+class _Pending:
+    """A submission staged in the log, waiting for the store to commit it."""
+
+    connection: Connection
+    message_id: str
+    index: int
+
+
+class Relay:
+    """The state every connection shares."""
+
+    def __init__(
+        self,
+        key: IdentityKey,
+        origin: str,
+        stations: Sequence[StationEntry],
+        random: Callable[[int], bytes],
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        if len(stations) != 2 or stations[0].key == stations[1].key:
+            raise LocalProtocolError("a line joins exactly two stations with different keys")
+        self.key = key
+        self.origin = origin
+        self.stations = {s.key.key_id: s for s in stations}
+        self.random = random
+        self.window = window
+        self.tree = merkle.Tree()
+        self.durable_size = 0
+        self.ids: dict[str, int] = {}
+        self.queues: dict[str, dict[int, _Queued]] = {k: {} for k in self.stations}
+        self.last_enqueued: dict[str, int] = dict.fromkeys(self.stations, -1)
+        self.epoch_keys: dict[str, tuple[Signed, ...]] = dict.fromkeys(self.stations, ())
+        self.checkpoints: dict[int, bytes] = {}
+        self.cosignatures: dict[int, dict[str, notes.NoteSignature]] = {}
+        self.cosigned: bytes | None = None
+        self.connections: list[Connection] = []
+        self._staged: list[_Queued] = []
+        self._pending: list[_Pending] = []
+        self._events: list[RelayEvent] = []
+
+    # --- restoring from the store ---
+
+    def restore(
+        self,
+        leaves: Iterable[tuple[bytes, str, str]],
+        queued: Iterable[tuple[str, int, int, Envelope]],
+        epoch_keys: dict[str, tuple[Signed, ...]],
+        cosigned: bytes | None,
+    ) -> None:
+        """Load committed state: log leaves (leaf input, message id, recipient) and undelivered entries."""
+        for leaf, message_id, recipient in leaves:
+            index = self.tree.append(merkle.leaf_hash(leaf))
+            self.ids[message_id] = index
+            self.last_enqueued[recipient] = index
+        self.durable_size = self.tree.size
+        for recipient, index, prev, envelope in queued:
+            self.queues[recipient][index] = _Queued(index, prev, envelope, recipient)
+        self.epoch_keys.update(epoch_keys)
+        self.cosigned = cosigned
+        if self.durable_size:
+            self._sign_checkpoint()
+
+    # --- the I/O layer's side ---
+
+    def connect(self, now: datetime) -> Connection:
+        connection = Connection(self, now)
+        self.connections.append(connection)
+        return connection
+
+    def events(self) -> list[RelayEvent]:
+        """Everything to store, in order; drained by this call."""
+        events, self._events = self._events, []
+        return events
+
+    @property
+    def size(self) -> int:
+        """The log's size including staged entries: pass it to ``durable()`` once they are committed."""
+        return self.tree.size
+
+    def durable(self, size: int) -> None:
+        """The store has committed the log up to ``size``: answer, queue, sign a checkpoint, deliver."""
+        if not self.durable_size <= size <= self.tree.size:
+            raise LocalProtocolError(f"durable({size}) outside {self.durable_size}..{self.tree.size}")
+        if size == self.durable_size:
+            return
+        while self._staged and self._staged[0].index < size:
+            entry = self._staged.pop(0)
+            self.queues[entry.recipient][entry.index] = entry
+        self.durable_size = size
+        self._sign_checkpoint()
+        ready = [p for p in self._pending if p.index < size]
+        self._pending = [p for p in self._pending if p.index >= size]
+        for p in ready:
+            p.connection.answer_accepted(p.message_id, p.index)
+        for connection in self.connections:
+            if connection.station is not None:
+                connection.send_checkpoint()
+                connection.pump()
+
+    def _sign_checkpoint(self) -> None:
+        size = self.durable_size
+        cp = notes.Checkpoint(self.origin, size, self.tree.root(size))
+        note = notes.sign_checkpoint(cp, self.origin, self.key.signing_key)
+        self.checkpoints[size] = note
+        for old in [s for s in self.checkpoints if s < size - KEPT_CHECKPOINTS]:
+            del self.checkpoints[old]
+            self.cosignatures.pop(old, None)
+        self._events.append(CheckpointSigned(size, note))
+
+    def disconnect(self, connection: Connection) -> None:
+        if connection in self.connections:
+            self.connections.remove(connection)
+        self._pending = [p for p in self._pending if p.connection is not connection]
+
+    def peer_of(self, station: str) -> str:
+        return next(k for k in self.stations if k != station)
+
+    def head(self, old_size: int) -> Head:
+        """The current checkpoint with a consistency proof from ``old_size`` (when that proves anything)."""
+        size = self.durable_size
+        proof = self.tree.consistency_proof(old_size, size) if 0 < old_size < size else []
+        return Head(self.checkpoints[size], proof)
+
+
+class Connection:
+    """One station's WebSocket connection to the relay, as a sans-I/O state machine."""
+
+    def __init__(self, relay: Relay, now: datetime) -> None:
+        self.relay = relay
+        self.nonce = relay.random(32)
+        self.station: str | None = None
+        self.receive = False
+        self.head_size = 0
+        self.witness_size = 0
+        self.closing = False
+        self._sent: set[int] = set()
+        self._out: list[bytes] = []
+        self._send(Challenge(relay.key.public.key_id, self.nonce, now))
+
+    # --- the I/O layer's side ---
+
+    def data_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def receive_frame(self, data: bytes, now: datetime) -> None:
+        """Handle one frame. Never raises for bad input: it answers with a refusal and counts it."""
+        try:
+            frame = decode_station_frame(data)
+            if self.station is None:
+                if not isinstance(frame, Hello):
+                    raise AuthenticationFailed("authenticate first: answer the challenge with a hello")
+                self._hello(frame, now)
+            elif isinstance(frame, Submit):
+                self._submit(frame.envelope)
+            elif isinstance(frame, Confirm):
+                self._confirm(frame.index)
+            elif isinstance(frame, Cosign):
+                self._cosign(frame)
+            elif isinstance(frame, Publish):
+                self._publish(frame.keys, now)
+            elif isinstance(frame, Prove):
+                self._prove(frame)
+            else:
+                raise StateError("already authenticated")
+        except HotlineError as e:
+            self.refuse(e, None)
+
+    def refuse(self, error: HotlineError, message_id: str | None) -> None:
+        self.relay._events.append(Refused(error.code, self.station))  # noqa: SLF001
+        self._send(Refusal(error.code, str(error)[:500], message_id))
+        if self.station is None:
+            self.closing = True
+
+    # --- frames ---
+
+    def _send(self, frame: RelayFrame) -> None:
+        self._out.append(encode_frame(frame))
+
+    def _hello(self, hello: Hello, now: datetime) -> None:
+        relay = self.relay
+        entry = relay.stations.get(hello.station)
+        if entry is None:
+            raise UnknownKey("this key is not on the relay's roster")
+        entry.key.verify(AUTH_LABEL, auth_payload(relay.key.public, self.nonce, entry.key), hello.signature)
+        self.station = hello.station
+        self.receive = hello.receive
+        self.head_size = hello.head
+        head = relay.head(self.head_size) if relay.durable_size else None
+        if head is not None:
+            self.head_size = relay.durable_size
+        self._send(Welcome(entry.name, now, head))
+        self.send_checkpoint()
+        peer = relay.peer_of(hello.station)
+        self._send(Keys(peer, list(relay.epoch_keys[peer])))
+        if relay.cosigned is not None:
+            self._send(Cosigned(relay.cosigned))
+        self.pump()
+
+    def _submit(self, envelope: Envelope) -> None:
+        relay = self.relay
+        try:
+            checked = check_envelope(envelope, {k: s.key for k, s in relay.stations.items()})
+        except HotlineError as e:
+            self.refuse(e, None)
+            return
+        message_id = checked.header.id
+        if not hmac.compare_digest(checked.header.sender, self.station or ""):
+            self.refuse(WrongSender("the envelope's sender is not the station on this connection"), message_id)
+            return
+        existing = relay.ids.get(message_id)
+        if existing is not None:
+            self._resubmitted(checked, existing)
+            return
+        index = relay.tree.append(merkle.leaf_hash(checked.leaf_input))
+        relay.ids[message_id] = index
+        recipient = checked.header.recipient
+        prev = relay.last_enqueued[recipient]
+        relay.last_enqueued[recipient] = index
+        relay._staged.append(_Queued(index, prev, envelope, recipient))  # noqa: SLF001
+        relay._pending.append(_Pending(self, message_id, index))  # noqa: SLF001
+        relay._events.append(  # noqa: SLF001
+            Appended(index, checked.leaf_input, envelope, checked.header.sender, recipient, message_id, prev)
+        )
+
+    def _resubmitted(self, checked: Checked, index: int) -> None:
+        """The same id again: the same envelope is answered as before; another one is a replay."""
+        relay = self.relay
+        message_id = checked.header.id
+        if not hmac.compare_digest(relay.tree.leaf_hash(index), merkle.leaf_hash(checked.leaf_input)):
+            self.refuse(ReplayedMessage("another envelope with this id is already in the log"), message_id)
+        elif index < relay.durable_size:
+            self.answer_accepted(message_id, index)
+        else:
+            relay._pending.append(_Pending(self, message_id, index))  # noqa: SLF001
+
+    def answer_accepted(self, message_id: str, index: int) -> None:
+        relay = self.relay
+        head = self._head()
+        self._send(Accepted(message_id, index, head, relay.tree.inclusion_proof(index, relay.durable_size)))
+
+    def _head(self) -> Head:
+        head = self.relay.head(self.head_size)
+        self.head_size = self.relay.durable_size
+        return head
+
+    def send_checkpoint(self) -> None:
+        """Ask this station to witness the current checkpoint, unless it was already asked to."""
+        if self.witness_size < self.relay.durable_size:
+            self.witness_size = self.relay.durable_size
+            self._send(CheckpointFrame(self._head()))
+
+    def pump(self) -> None:
+        """Deliver queued entries in log order, keeping at most ``window`` unconfirmed."""
+        if self.station is None or not self.receive:
+            return
+        relay = self.relay
+        for index, item in relay.queues[self.station].items():
+            if len(self._sent) >= relay.window:
+                break
+            if index in self._sent:
+                continue
+            self._sent.add(index)
+            head = self._head()
+            proof = relay.tree.inclusion_proof(index, relay.durable_size)
+            self._send(Deliver(index, item.prev, item.envelope, head, proof))
+
+    def _confirm(self, index: int) -> None:
+        relay = self.relay
+        assert self.station is not None
+        queue = relay.queues[self.station]
+        if queue.pop(index, None) is not None:
+            relay._events.append(Dequeued(self.station, index))  # noqa: SLF001
+        for connection in relay.connections:
+            if connection.station == self.station:
+                connection._sent.discard(index)  # noqa: SLF001
+                connection.pump()
+
+    def _cosign(self, frame: Cosign) -> None:
+        relay = self.relay
+        assert self.station is not None
+        note_bytes = relay.checkpoints.get(frame.size)
+        if note_bytes is None:
+            raise DecodeError(f"no recent checkpoint of size {frame.size} to cosign")
+        entry = relay.stations[self.station]
+        note = notes.parse_note(note_bytes)
+        signature = notes.NoteSignature(entry.name, frame.signature[:4], frame.signature[4:])
+        notes.verify_cosignature(notes.add_signatures(note, signature), entry.name, entry.key.raw)
+        cosigs = relay.cosignatures.setdefault(frame.size, {})
+        cosigs[self.station] = signature
+        cosigned = None
+        if len(cosigs) == len(relay.stations) and (
+            relay.cosigned is None or notes.Checkpoint.parse(notes.parse_note(relay.cosigned).text).size < frame.size
+        ):
+            cosigned = notes.add_signatures(note, *(cosigs[k] for k in sorted(cosigs))).encode()
+            relay.cosigned = cosigned
+            for connection in relay.connections:
+                if connection.station is not None:
+                    connection._send(Cosigned(cosigned))  # noqa: SLF001
+        relay._events.append(Cosignature(frame.size, self.station, frame.signature, cosigned))  # noqa: SLF001
+
+    def _publish(self, keys: list[Signed], now: datetime) -> None:
+        relay = self.relay
+        assert self.station is not None
+        station = relay.stations[self.station]
+        opened = [(signed, open_epoch_key(signed, station.key)) for signed in keys]
+        current = tuple(signed for signed, key in opened if key.not_after > now)
+        relay.epoch_keys[self.station] = current
+        relay._events.append(EpochKeysPublished(self.station, current))  # noqa: SLF001
+        peer = relay.peer_of(self.station)
+        for connection in relay.connections:
+            if connection.station == peer:
+                connection._send(Keys(self.station, list(current)))  # noqa: SLF001
+
+    def _prove(self, frame: Prove) -> None:
+        relay = self.relay
+        if not 0 < frame.old <= frame.new <= relay.durable_size:
+            raise DecodeError(f"no consistency proof from {frame.old} to {frame.new} in a log of {relay.durable_size}")
+        self._send(Proof(frame.old, frame.new, relay.tree.consistency_proof(frame.old, frame.new)))

@@ -1,0 +1,633 @@
+"""
+A station as a state machine: frames from the relay in, frames and events out, no I/O.
+
+The station seals what its duty officers send, opens what the peer sent, checks
+order and completeness (sequence numbers, the hash chain and the relay's own
+delivery order), acknowledges automatically what arrived (RECEIVED), answers
+heartbeats, and witnesses the relay's log: it follows one append-only history
+of checkpoints, cosigns them, and compares the checkpoints the peer gossips in
+heartbeats with its own, so that a relay which shows the two stations different
+histories is caught (DESIGN S4).
+
+The durability contract (DESIGN section 6): drain ``events()`` and store them
+durably *before* sending ``data_to_send()``. That orders every promise the
+right way round: the outbox is written before a submission, a received message
+before its confirmation, the witness state before a cosignature.
+
+Methods that find a fault raise a named ``RemoteProtocolError`` and leave the
+state as it was, apart from frames that must still go out (a duplicate is
+confirmed again, so that the relay stops sending it).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Final, TypeAlias
+
+from hotline.protocol import checkpoint as notes
+from hotline.protocol import merkle
+from hotline.protocol.envelope import (
+    DEFAULT_MAX_SKEW,
+    ZERO_HASH,
+    Envelope,
+    Opened,
+    Sealed,
+    Statement,
+    open_envelope,
+    seal,
+)
+from hotline.protocol.exceptions import (
+    ChainBroken,
+    DroppedMessage,
+    DuplicateMessage,
+    NoEpochKey,
+    ProofError,
+    Refused,
+    ReorderedMessage,
+    ReplayedMessage,
+    SplitView,
+    StateError,
+    UnknownKey,
+    error_for_code,
+)
+from hotline.protocol.frames import (
+    Accepted,
+    Challenge,
+    CheckpointFrame,
+    Confirm,
+    Cosign,
+    Cosigned,
+    Deliver,
+    Head,
+    Hello,
+    Keys,
+    Proof,
+    Prove,
+    Publish,
+    Refusal,
+    StationFrame,
+    Submit,
+    Welcome,
+    decode_relay_frame,
+    encode_frame,
+)
+from hotline.protocol.keys import AUTH_LABEL, EpochKey, EpochKeyPair, IdentityKey, PublicKey, Signed, open_epoch_key
+from hotline.protocol.messages import (
+    DEFAULT_DEADLINES,
+    Ack,
+    AckLevel,
+    Body,
+    FreeText,
+    Heartbeat,
+    HeartbeatReply,
+    Notice,
+)
+from hotline.protocol.relay import StationEntry, auth_payload
+
+__all__ = [
+    "AckReceived",
+    "Authenticated",
+    "HeadAdvanced",
+    "HeartbeatAnswered",
+    "Logged",
+    "MessageAccepted",
+    "MessageReceived",
+    "MessageSent",
+    "PeerKeys",
+    "Station",
+    "StationConfig",
+    "StationEvent",
+    "StationState",
+    "SubmissionRefused",
+    "WitnessCosigned",
+    "deadline",
+]
+
+# Statements remembered from the peer, to tell a harmless redelivery from a replay.
+RECENT: Final = 1024
+# Checkpoint roots remembered by size, to compare gossiped and cosigned checkpoints without a proof.
+SEEN: Final = 256
+
+
+def deadline(precedence: str, created: datetime, deadlines: Mapping[str, int] = DEFAULT_DEADLINES) -> datetime:
+    """When an acknowledgement of a notice of this precedence is due."""
+    return created + timedelta(seconds=deadlines[precedence])
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    identity: IdentityKey
+    name: str
+    peer: StationEntry
+    relay_key: PublicKey
+    origin: str
+    deadlines: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
+    max_skew: timedelta = DEFAULT_MAX_SKEW
+
+
+@dataclass
+class StationState:
+    """What a station must remember between runs (the store keeps it)."""
+
+    next_seq: int = 1
+    last_hash: str = ZERO_HASH
+    peer_seq: int = 0
+    peer_hash: str = ZERO_HASH
+    peer_index: int = -1
+    head: bytes | None = None
+    cosigned: bytes | None = None
+    logged: bytes | None = None
+    recent: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+
+# --- Events: what the I/O layer stores, then shows ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    name: str
+    clock_offset: timedelta
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    """A sealed message and the state after it: store it in the outbox before it is submitted."""
+
+    sealed: Sealed
+    state: StationState
+
+
+@dataclass(frozen=True)
+class MessageAccepted:
+    """The relay logged our message: its index, the checkpoint and the inclusion proof (evidence)."""
+
+    message_id: str
+    statement_hash: str
+    index: int
+    checkpoint: bytes
+    inclusion: list[bytes]
+
+
+@dataclass(frozen=True)
+class SubmissionRefused:
+    message_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A verified message from the peer, with the state after it: store it before confirming."""
+
+    index: int
+    opened: Opened
+    envelope: Envelope
+    checkpoint: bytes
+    inclusion: list[bytes]
+    state: StationState
+
+
+@dataclass(frozen=True)
+class AckReceived:
+    """The peer acknowledged one of our statements."""
+
+    answers: str
+    level: AckLevel
+    ack: Ack
+    statement_hash: str
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswered:
+    probe: str
+    round_trip: timedelta
+
+
+@dataclass(frozen=True)
+class HeadAdvanced:
+    checkpoint: bytes
+    size: int
+
+
+@dataclass(frozen=True)
+class WitnessCosigned:
+    """We cosigned this checkpoint: store it (our witness state) before the cosignature goes out."""
+
+    checkpoint: bytes
+    size: int
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A checkpoint signed by the relay and cosigned by both stations: everything below ``size`` is logged."""
+
+    checkpoint: bytes
+    size: int
+
+
+@dataclass(frozen=True)
+class PeerKeys:
+    keys: tuple[Signed, ...]
+
+
+StationEvent: TypeAlias = (
+    Authenticated
+    | MessageSent
+    | MessageAccepted
+    | SubmissionRefused
+    | MessageReceived
+    | AckReceived
+    | HeartbeatAnswered
+    | HeadAdvanced
+    | WitnessCosigned
+    | Logged
+    | PeerKeys
+)
+
+
+@dataclass
+class _Comparison:
+    """A checkpoint from elsewhere (gossip, or a cosigned one) waiting for a consistency proof."""
+
+    checkpoint: notes.Checkpoint
+    note: bytes
+    logged: bool
+
+
+class Station:
+    """One station's protocol state. Several connections over time; one at a time."""
+
+    def __init__(
+        self,
+        config: StationConfig,
+        state: StationState,
+        epoch_keys: Mapping[str, EpochKeyPair],
+        random: Callable[[int], bytes],
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.epoch_keys = dict(epoch_keys)
+        self.peer_keys: dict[str, EpochKey] = {}
+        self.random = random
+        self.me = config.identity.public
+        self.authenticated = False
+        self.unaccepted: dict[str, Sealed] = {}
+        self.open_notices: dict[str, tuple[Notice, datetime, AckLevel | None]] = {}
+        self.heartbeats: dict[str, datetime] = {}
+        self.pending_acks: list[Ack | HeartbeatReply] = []
+        self.published: list[Signed] = []
+        self._head: notes.Checkpoint | None = None
+        self._seen: dict[int, bytes] = {}
+        self._comparisons: dict[tuple[int, int], _Comparison] = {}
+        self._events: list[StationEvent] = []
+        self._out: list[bytes] = []
+        if state.head is not None:
+            self._head = self._open_checkpoint(state.head)
+            self._seen[self._head.size] = self._head.root
+
+    # --- the I/O layer's side ---
+
+    def events(self) -> list[StationEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def connection_made(self) -> None:
+        self.authenticated = False
+
+    def connection_lost(self) -> None:
+        self.authenticated = False
+        self._comparisons.clear()
+
+    def receive_frame(self, data: bytes, now: datetime) -> None:
+        frame = decode_relay_frame(data)
+        if isinstance(frame, Challenge):
+            self._challenge(frame)
+        elif not self.authenticated and not isinstance(frame, Welcome | Refusal):
+            raise StateError(f"the relay sent {type(frame).__name__} before authentication")
+        elif isinstance(frame, Welcome):
+            self._welcome(frame, now)
+        elif isinstance(frame, Accepted):
+            self._accepted(frame)
+        elif isinstance(frame, Deliver):
+            self._deliver(frame, now)
+        elif isinstance(frame, CheckpointFrame):
+            self._witness(frame.head, now)
+        elif isinstance(frame, Cosigned):
+            self._cosigned(frame.checkpoint)
+        elif isinstance(frame, Keys):
+            self._keys(frame, now)
+        elif isinstance(frame, Proof):
+            self._proof(frame)
+        else:
+            self._refused(frame)
+
+    # --- commands ---
+
+    def send(self, body: Body, now: datetime) -> Sealed:
+        """Seal a message to the peer; it goes out once the ``MessageSent`` event is stored."""
+        epoch_key = self._peer_key(now)
+        state = self.state
+        statement = Statement(
+            v=1,
+            sender=self.me.key_id,
+            recipient=self.config.peer.key.key_id,
+            id=self.random(16).hex(),
+            seq=state.next_seq,
+            prev=state.last_hash,
+            peer=state.peer_hash,
+            peer_seq=state.peer_seq,
+            created=now,
+            nonce=self.random(32),
+            body=body,
+        )
+        sealed = seal(self.config.identity, self.config.peer.key, epoch_key, statement)
+        state.next_seq += 1
+        state.last_hash = sealed.statement_hash
+        self.unaccepted[statement.id] = sealed
+        if isinstance(body, Notice):
+            self.open_notices[sealed.statement_hash] = (body, now, None)
+        elif isinstance(body, Heartbeat):
+            self.heartbeats[body.probe] = now
+        self._events.append(MessageSent(sealed, self._snapshot()))
+        if self.authenticated:
+            self._send(Submit(sealed.envelope))
+        return sealed
+
+    def heartbeat(self, now: datetime) -> Sealed:
+        """An end-to-end test that also gossips our latest cosigned checkpoint."""
+        return self.send(Heartbeat(probe=self.random(16).hex(), checkpoint=self._gossip()), now)
+
+    def publish(self, keys: list[Signed]) -> None:
+        """Publish our signed epoch public keys now, and again at every connection (the relay may be new)."""
+        self.published = list(keys)
+        if self.authenticated:
+            self._send(Publish(self.published))
+
+    def overdue(self, now: datetime) -> list[tuple[str, Notice, datetime]]:
+        """Our notices whose acknowledgement deadline has passed without READ_UNDERSTOOD, CONFLICT or UNABLE."""
+        late = []
+        for statement_hash, (notice, created, _) in self.open_notices.items():
+            due = deadline(notice.precedence, created, self.config.deadlines)
+            if due <= now:
+                late.append((statement_hash, notice, due))
+        return late
+
+    # --- frames ---
+
+    def _send(self, frame: StationFrame) -> None:
+        self._out.append(encode_frame(frame))
+
+    def _snapshot(self) -> StationState:
+        return replace(self.state, recent=dict(self.state.recent))
+
+    def _challenge(self, frame: Challenge) -> None:
+        relay = self.config.relay_key
+        if not hmac.compare_digest(frame.relay, relay.key_id):
+            raise UnknownKey("the relay's key is not the pinned one: check --relay-key")
+        signature = self.config.identity.sign(AUTH_LABEL, auth_payload(relay, frame.nonce, self.me))
+        size = self._head.size if self._head is not None else 0
+        self._send(Hello(self.me.key_id, signature, size))
+
+    def _welcome(self, frame: Welcome, now: datetime) -> None:
+        if frame.head is not None:
+            self._advance(frame.head)
+        self.authenticated = True
+        self._events.append(Authenticated(frame.name, frame.time - now))
+        if self.published:
+            self._send(Publish(self.published))
+        for sealed in sorted(self.unaccepted.values(), key=lambda s: s.statement.seq):
+            self._send(Submit(sealed.envelope))
+
+    def _accepted(self, frame: Accepted) -> None:
+        cp = self._advance(frame.head)
+        sealed = self.unaccepted.get(frame.id)
+        if sealed is None:
+            return
+        merkle.verify_inclusion(merkle.leaf_hash(sealed.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
+        del self.unaccepted[frame.id]
+        self._events.append(
+            MessageAccepted(frame.id, sealed.statement_hash, frame.index, frame.head.checkpoint, frame.inclusion)
+        )
+
+    def _refused(self, frame: Refusal) -> None:
+        if frame.id is not None and frame.id in self.unaccepted:
+            del self.unaccepted[frame.id]
+            self._events.append(SubmissionRefused(frame.id, frame.code, frame.message))
+        error = error_for_code(frame.code)
+        raise Refused(f"the relay refused: {frame.message} ({frame.code}, {error.__name__})", frame.code)
+
+    def _deliver(self, frame: Deliver, now: datetime) -> None:
+        cp = self._advance(frame.head)
+        opened = open_envelope(
+            frame.envelope, self.me, self.config.peer.key, self.epoch_keys, now, self.config.max_skew
+        )
+        merkle.verify_inclusion(merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
+        self._check_order(opened.statement, opened.statement_hash, frame)
+        state = self.state
+        state.peer_seq = opened.statement.seq
+        state.peer_hash = opened.statement_hash
+        state.peer_index = frame.index
+        state.recent[opened.statement.seq] = (opened.statement_hash, frame.index)
+        state.recent.pop(opened.statement.seq - RECENT, None)
+        self._events.append(
+            MessageReceived(frame.index, opened, frame.envelope, frame.head.checkpoint, frame.inclusion, self._snapshot())
+        )
+        self._send(Confirm(frame.index))
+        self._react(opened, now)
+
+    def _check_order(self, statement: Statement, statement_hash: str, frame: Deliver) -> None:
+        state = self.state
+        seq = statement.seq
+        if seq <= state.peer_seq:
+            known = state.recent.get(seq)
+            if known is not None and hmac.compare_digest(known[0], statement_hash):
+                if known[1] == frame.index:
+                    self._send(Confirm(frame.index))
+                    raise DuplicateMessage(f"statement {seq} from the peer again (index {frame.index})")
+                raise ReplayedMessage(
+                    f"statement {seq} from the peer, received at index {known[1]}, presented again at {frame.index}"
+                )
+            if known is not None:
+                raise ChainBroken(f"the peer signed two different statements with sequence number {seq}")
+            raise ReplayedMessage(f"an old statement ({seq}) from the peer presented again; we are at {state.peer_seq}")
+        if frame.prev != state.peer_index:
+            raise ReorderedMessage(
+                f"index {frame.index} came before index {frame.prev}, which the relay holds for us "
+                f"(the last we have is {state.peer_index})"
+            )
+        if seq != state.peer_seq + 1:
+            missing = f"{state.peer_seq + 1}" + (f" to {seq - 1}" if seq - 1 > state.peer_seq + 1 else "")
+            raise DroppedMessage(f"statement {missing} from the peer never arrived; this one is {seq}")
+        if not hmac.compare_digest(statement.prev, state.peer_hash):
+            raise ChainBroken(f"statement {seq} does not link to the peer's statement {seq - 1}")
+
+    def _react(self, opened: Opened, now: datetime) -> None:
+        """What a verified, stored message makes the station do by itself."""
+        body = opened.statement.body
+        if isinstance(body, Notice | FreeText):
+            ref = body.ref if isinstance(body, Notice) else None
+            self._acknowledge(Ack(answers=opened.statement_hash, level="RECEIVED", ref=ref), now)
+        elif isinstance(body, Heartbeat):
+            reply = HeartbeatReply(answers=opened.statement_hash, probe=body.probe, checkpoint=self._gossip())
+            self._acknowledge(reply, now)
+            if body.checkpoint is not None:
+                self._compare(body.checkpoint, logged=False)
+        elif isinstance(body, HeartbeatReply):
+            sent = self.heartbeats.pop(body.probe, None)
+            if sent is not None:
+                self._events.append(HeartbeatAnswered(body.probe, now - sent))
+            if body.checkpoint is not None:
+                self._compare(body.checkpoint, logged=False)
+        else:
+            self._acked(body, opened.statement_hash)
+
+    def _acknowledge(self, body: Ack | HeartbeatReply, now: datetime) -> None:
+        """Answer now if the peer has a current epoch key; otherwise keep it until one arrives."""
+        try:
+            self.send(body, now)
+        except NoEpochKey:
+            self.pending_acks.append(body)
+
+    def _acked(self, ack: Ack, statement_hash: str) -> None:
+        entry = self.open_notices.get(ack.answers)
+        if entry is not None:
+            notice, created, _ = entry
+            if ack.level == "RECEIVED":
+                self.open_notices[ack.answers] = (notice, created, ack.level)
+            else:
+                del self.open_notices[ack.answers]
+        self._events.append(AckReceived(ack.answers, ack.level, ack, statement_hash))
+
+    def _keys(self, frame: Keys, now: datetime) -> None:
+        if frame.station != self.config.peer.key.key_id:
+            raise UnknownKey("the relay sent epoch keys of a station that is not our peer")
+        keys = {}
+        for signed in frame.keys:
+            key = open_epoch_key(signed, self.config.peer.key)
+            keys[key.key_id] = key
+        self.peer_keys = keys
+        self._events.append(PeerKeys(tuple(frame.keys)))
+        pending, self.pending_acks = self.pending_acks, []
+        for body in pending:
+            self._acknowledge(body, now)
+
+    def _peer_key(self, now: datetime) -> EpochKey:
+        valid = [k for k in self.peer_keys.values() if k.valid_at(now)]
+        if not valid:
+            raise NoEpochKey(
+                "the peer station has no epoch key valid now; it publishes them when it connects to the relay"
+            )
+        return max(valid, key=lambda k: k.not_before)
+
+    # --- the witness ---
+
+    def _open_checkpoint(self, note: bytes) -> notes.Checkpoint:
+        origin = self.config.origin
+        cp, _ = notes.open_checkpoint(note, origin, origin, self.config.relay_key.raw)
+        return cp
+
+    def _advance(self, head: Head) -> notes.Checkpoint:
+        """Follow the relay's history: a new checkpoint must extend the last one we verified."""
+        cp = self._open_checkpoint(head.checkpoint)
+        current = self._head
+        if current is not None:
+            evidence = (self.state.head or b"", head.checkpoint)
+            if cp.size < current.size:
+                raise SplitView(
+                    f"the relay showed a log of {cp.size} entries after one of {current.size}: it rolled back",
+                    evidence,
+                )
+            if cp.size == current.size:
+                if not hmac.compare_digest(cp.root, current.root):
+                    raise SplitView(f"two different logs of {cp.size} entries, both signed by the relay", evidence)
+                return cp
+            try:
+                merkle.verify_consistency(current.size, cp.size, current.root, cp.root, head.consistency)
+            except ProofError:
+                raise SplitView(
+                    f"the relay's log of {cp.size} entries does not extend the one of {current.size} we saw",
+                    evidence,
+                ) from None
+        self._head = cp
+        self.state.head = head.checkpoint
+        self._remember(cp)
+        self._events.append(HeadAdvanced(head.checkpoint, cp.size))
+        return cp
+
+    def _remember(self, cp: notes.Checkpoint) -> None:
+        self._seen[cp.size] = cp.root
+        if len(self._seen) > SEEN:
+            del self._seen[min(self._seen)]
+
+    def _witness(self, head: Head, now: datetime) -> None:
+        """Cosign the relay's new checkpoint once it is shown to extend our history."""
+        cp = self._advance(head)
+        note = notes.parse_note(head.checkpoint)
+        signature = notes.cosign(note, self.config.name, self.config.identity.signing_key, int(now.timestamp()))
+        self.state.cosigned = notes.add_signatures(note, signature).encode()
+        self._events.append(WitnessCosigned(self.state.cosigned, cp.size))
+        self._send(Cosign(cp.size, signature.key_id + signature.signature))
+
+    def _gossip(self) -> bytes | None:
+        return self.state.logged or self.state.cosigned
+
+    def _cosigned(self, data: bytes) -> None:
+        """A checkpoint with every cosignature: verify them all, then compare it with our history."""
+        note = notes.parse_note(data)
+        notes.verify_cosignature(note, self.config.name, self.me.raw)
+        notes.verify_cosignature(note, self.config.peer.name, self.config.peer.key.raw)
+        self._compare(data, logged=True)
+
+    def _compare(self, data: bytes, logged: bool) -> None:
+        """Check a checkpoint from elsewhere against ours; ask the relay for a proof when sizes differ."""
+        cp = self._open_checkpoint(data)
+        if cp.size == 0 or self._head is None:
+            return
+        known = self._seen.get(cp.size)
+        if known is not None:
+            if not hmac.compare_digest(known, cp.root):
+                raise SplitView(
+                    f"the peer's checkpoint of {cp.size} entries differs from ours: the relay forked the log",
+                    (data, self.state.head or b""),
+                )
+            if logged:
+                self._logged(data, cp)
+            return
+        old, new = sorted((cp.size, self._head.size))
+        self._comparisons[(old, new)] = _Comparison(cp, data, logged)
+        self._send(Prove(old, new))
+
+    def _proof(self, frame: Proof) -> None:
+        comparison = self._comparisons.pop((frame.old, frame.new), None)
+        if comparison is None or self._head is None:
+            return
+        cp = comparison.checkpoint
+        ours = self._head
+        if ours.size not in (frame.old, frame.new):
+            # Our head moved on while we waited: compare again from the new one.
+            self._compare(comparison.note, comparison.logged)
+            return
+        old, new = (cp, ours) if cp.size <= ours.size else (ours, cp)
+        try:
+            merkle.verify_consistency(old.size, new.size, old.root, new.root, frame.consistency)
+        except ProofError:
+            raise SplitView(
+                f"the checkpoints of {old.size} and {new.size} entries are not one history: the relay forked the log",
+                (comparison.note, self.state.head or b""),
+            ) from None
+        self._remember(cp)
+        if comparison.logged:
+            self._logged(comparison.note, cp)
+
+    def _logged(self, data: bytes, cp: notes.Checkpoint) -> None:
+        if self.state.logged is not None and self._open_checkpoint(self.state.logged).size >= cp.size:
+            return
+        self.state.logged = data
+        self._events.append(Logged(data, cp.size))
