@@ -280,13 +280,13 @@ class Station:
         self.pending_acks: list[Ack | HeartbeatReply] = []
         self.published: list[Signed] = []
         self._head: notes.Checkpoint | None = None
-        self._seen: dict[int, bytes] = {}
+        self._seen: dict[int, tuple[bytes, bytes]] = {}
         self._comparisons: dict[tuple[int, int], _Comparison] = {}
         self._events: list[StationEvent] = []
         self._out: list[bytes] = []
         if state.head is not None:
             self._head = self._open_checkpoint(state.head)
-            self._seen[self._head.size] = self._head.root
+            self._remember(self._head, state.head)
 
     # --- the I/O layer's side ---
 
@@ -557,12 +557,12 @@ class Station:
                 ) from None
         self._head = cp
         self.state.head = head.checkpoint
-        self._remember(cp)
+        self._remember(cp, head.checkpoint)
         self._events.append(HeadAdvanced(head.checkpoint, cp.size))
         return cp
 
-    def _remember(self, cp: notes.Checkpoint) -> None:
-        self._seen[cp.size] = cp.root
+    def _remember(self, cp: notes.Checkpoint, note: bytes) -> None:
+        self._seen[cp.size] = (cp.root, note)
         if len(self._seen) > SEEN:
             del self._seen[min(self._seen)]
 
@@ -576,7 +576,9 @@ class Station:
         self._send(Cosign(cp.size, signature.key_id + signature.signature))
 
     def _gossip(self) -> bytes | None:
-        return self.state.logged or self.state.cosigned
+        # The newest checkpoint we cosigned, not the newest both cosigned: a relay that forks
+        # keeps the stations from cosigning the same checkpoint again, so only our own is fresh.
+        return self.state.cosigned
 
     def _cosigned(self, data: bytes) -> None:
         """A checkpoint with every cosignature: verify them all, then compare it with our history."""
@@ -592,10 +594,11 @@ class Station:
             return
         known = self._seen.get(cp.size)
         if known is not None:
-            if not hmac.compare_digest(known, cp.root):
+            root, ours = known
+            if not hmac.compare_digest(root, cp.root):
                 raise SplitView(
                     f"the peer's checkpoint of {cp.size} entries differs from ours: the relay forked the log",
-                    (data, self.state.head or b""),
+                    (data, ours),
                 )
             if logged:
                 self._logged(data, cp)
@@ -622,7 +625,7 @@ class Station:
                 f"the checkpoints of {old.size} and {new.size} entries are not one history: the relay forked the log",
                 (comparison.note, self.state.head or b""),
             ) from None
-        self._remember(cp)
+        self._remember(cp, comparison.note)
         if comparison.logged:
             self._logged(comparison.note, cp)
 

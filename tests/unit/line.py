@@ -46,6 +46,7 @@ class Side:
     name: str
     identity: IdentityKey
     station: Station
+    relay: Relay
     connection: Connection | None = None
     stored: list[StationEvent] = field(default_factory=list)
     errors: list[Exception] = field(default_factory=list)
@@ -76,7 +77,7 @@ class Line:
             self.epoch[name] = pair
             config = StationConfig(identity, f"station-{name}", entries[other], self.relay_key.public, ORIGIN)
             station = Station(config, StationState(), {pair.key_id: pair}, rng)
-            self.sides[name] = Side(name, identity, station)
+            self.sides[name] = Side(name, identity, station, self.relay)
 
     @property
     def a(self) -> Station:
@@ -89,11 +90,13 @@ class Line:
     def tick(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
-    def connect(self, *names: str) -> None:
+    def connect(self, *names: str, relay: Relay | None = None) -> None:
         for name in names or ("a", "b"):
             side = self.sides[name]
+            if relay is not None:
+                side.relay = relay
             side.station.connection_made()
-            side.connection = self.relay.connect(self.now)
+            side.connection = side.relay.connect(self.now)
             pair = self.epoch[name]
             side.station.publish([pair.signed_public(side.identity)])
         self.run()
@@ -101,7 +104,7 @@ class Line:
     def disconnect(self, name: str) -> None:
         side = self.sides[name]
         if side.connection is not None:
-            self.relay.disconnect(side.connection)
+            side.relay.disconnect(side.connection)
             side.connection = None
         side.station.connection_lost()
 
@@ -109,9 +112,14 @@ class Line:
         """Move frames until nothing is left to move, committing the relay's log as a store would."""
         for _ in range(limit):
             moved = False
-            size = self.relay.size
-            self.relay_events.extend(self.relay.events())
-            self.relay.durable(size)
+            relays = {id(side.relay): side.relay for side in self.sides.values()}
+            relays[id(self.relay)] = self.relay
+            for relay in relays.values():
+                size = relay.size
+                events = relay.events()
+                if relay is self.relay:
+                    self.relay_events.extend(events)
+                relay.durable(size)
             for side in self.sides.values():
                 conn = side.connection
                 if conn is None:
@@ -126,7 +134,7 @@ class Line:
                     for delivered in side.inbound(frame):
                         self._feed(side, delivered)
                 side.stored.extend(side.station.events())
-            if not moved and self.relay.size == self.relay.durable_size:
+            if not moved and all(r.size == r.durable_size for r in relays.values()):
                 return
         raise AssertionError("the line did not settle")
 

@@ -1,0 +1,444 @@
+"""Two stations and a relay joined in memory: the whole protocol, and every attack S3 and S4 name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from hotline.protocol import checkpoint as notes
+from hotline.protocol import merkle
+from hotline.protocol.envelope import Envelope, Statement, seal
+from hotline.protocol.exceptions import (
+    BadSignature,
+    ChainBroken,
+    DroppedMessage,
+    DuplicateMessage,
+    ExpiredEpochKey,
+    NoEpochKey,
+    ReorderedMessage,
+    ReplayedMessage,
+    SplitView,
+    UnknownKey,
+    WrongRecipient,
+)
+from hotline.protocol.frames import (
+    Deliver,
+    Hello,
+    Submit,
+    decode_relay_frame,
+    encode_frame,
+)
+from hotline.protocol.keys import AUTH_LABEL, EpochKey, IdentityKey
+from hotline.protocol.messages import Ack, FreeText, Readback
+from hotline.protocol.relay import Appended, Relay, StationEntry, auth_payload
+from hotline.protocol.station import (
+    AckReceived,
+    HeartbeatAnswered,
+    Logged,
+    MessageAccepted,
+    MessageReceived,
+    MessageSent,
+    WitnessCosigned,
+)
+
+from .line import ORIGIN, T0, Line, notice
+
+
+def deliveries(frames: list[bytes]) -> list[Deliver]:
+    return [f for f in map(decode_relay_frame, frames) if isinstance(f, Deliver)]
+
+
+def is_deliver(frame: bytes) -> bool:
+    return frame.startswith(b'{"type":"deliver"')
+
+
+def test_notice_is_accepted_delivered_received_and_read_understood():
+    line = Line()
+    line.connect()
+    a, b = line.sides["a"], line.sides["b"]
+    sent = line.a.send(notice(precedence="FLASH"), line.now)
+    line.run()
+
+    # The relay logged it and said so with a proof that verifies against its signed checkpoint.
+    [accepted] = [e for e in a.of(MessageAccepted) if e.message_id == sent.statement.id]
+    cp, _ = notes.open_checkpoint(accepted.checkpoint, ORIGIN, ORIGIN, line.relay_key.public.raw)
+    merkle.verify_inclusion(merkle.leaf_hash(sent.leaf_input), accepted.index, cp.size, accepted.inclusion, cp.root)
+
+    # B holds the exact statement A signed, and answered RECEIVED by itself.
+    [received] = b.of(MessageReceived)
+    assert received.opened.statement_bytes == sent.statement_bytes
+    assert received.opened.statement.body == sent.statement.body
+    [receipt] = a.of(AckReceived)
+    assert receipt.level == "RECEIVED"
+    assert receipt.answers == sent.statement_hash
+    assert line.a.overdue(line.now + timedelta(minutes=11))  # RECEIVED alone does not close a FLASH notice
+
+    # A duty officer at B reads it and reads back the area and window.
+    body = sent.statement.body
+    readback = Readback(area=body.area, window=body.window)
+    line.b.send(
+        Ack(answers=sent.statement_hash, level="READ_UNDERSTOOD", ref=body.ref, readback=readback, officer="OOW-2"),
+        line.now,
+    )
+    line.run()
+    assert [e.level for e in a.of(AckReceived)] == ["RECEIVED", "READ_UNDERSTOOD"]
+    assert line.a.overdue(line.now + timedelta(days=2)) == []
+
+    # Every message is in a checkpoint that the relay signed and both stations cosigned.
+    for side in (a, b):
+        logged = side.of(Logged)[-1]
+        assert logged.size == line.relay.size == 3
+        note = notes.parse_note(logged.checkpoint)
+        notes.verify_cosignature(note, "station-a", a.identity.public.raw)
+        notes.verify_cosignature(note, "station-b", b.identity.public.raw)
+
+
+def test_overdue_notice_escalates_by_precedence():
+    line = Line()
+    line.connect()
+    line.a.send(notice("TUR-2026-000002", precedence="IMMEDIATE"), line.now)
+    line.run()
+    assert line.a.overdue(line.now + timedelta(minutes=29)) == []
+    [(_, late, due)] = line.a.overdue(line.now + timedelta(minutes=30))
+    assert late.ref == "TUR-2026-000002"
+    assert due == T0 + timedelta(minutes=30)
+
+
+def test_heartbeat_round_trip_gossips_checkpoints():
+    line = Line()
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    line.tick(0.25)
+    line.a.heartbeat(line.now)
+    line.run()
+    [answered] = line.sides["a"].of(HeartbeatAnswered)
+    assert answered.round_trip == timedelta(0)  # the in-memory line moves frames without the clock moving
+    assert line.sides["a"].errors == line.sides["b"].errors == []
+
+
+def test_free_text_is_acknowledged_received():
+    line = Line()
+    line.connect()
+    sent = line.b.send(FreeText(lang="ru", body="Проверка связи."), line.now)
+    line.run()
+    [receipt] = line.sides["b"].of(AckReceived)
+    assert receipt.answers == sent.statement_hash
+    assert receipt.ack.ref is None
+
+
+def test_recipient_offline_gets_everything_in_order_when_it_connects():
+    line = Line()
+    line.connect()
+    line.disconnect("b")
+    sent = [line.a.send(notice(f"TUR-2026-{i:06d}"), line.now) for i in range(1, 21)]
+    line.run()
+    assert len(line.sides["a"].of(MessageAccepted)) == 20
+    line.connect("b")
+    got = [e.opened.statement.id for e in line.sides["b"].of(MessageReceived)]
+    assert got == [s.statement.id for s in sent]
+    assert len(line.sides["a"].of(AckReceived)) == 20
+
+
+def test_submission_is_resent_with_the_same_id_after_a_lost_connection():
+    line = Line()
+    line.connect()
+    line.disconnect("a")
+    sent = line.a.send(notice(), line.now)  # stored in the outbox, not yet submitted
+    line.run()
+    assert line.relay.size == 0
+    line.connect("a")
+    accepted = line.sides["a"].of(MessageAccepted)
+    assert [e.message_id for e in accepted] == [sent.statement.id]
+    # A resubmission of the very same envelope is answered with the same index, and logged once.
+    conn = line.sides["a"].connection
+    conn.receive_frame(encode_frame(Submit(sent.envelope)), line.now)
+    line.run()
+    assert line.relay.size == 2  # the notice and B's RECEIVED, nothing twice
+    assert len([e for e in line.relay_events if isinstance(e, Appended)]) == 2
+
+
+# --- S3: order and completeness ------------------------------------------------------------------
+
+
+def test_duplicate_delivery_is_refused_and_confirmed_again():
+    line = Line()
+    line.connect()
+    b = line.sides["b"]
+    b.inbound = lambda frame: [frame, frame] if is_deliver(frame) else [frame]
+    line.raise_errors = False
+    line.a.send(notice(), line.now)
+    line.run()
+    assert [type(e) for e in b.errors] == [DuplicateMessage]
+    assert len(b.of(MessageReceived)) == 1
+
+
+def test_replay_of_an_old_message_at_a_new_index_is_detected():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    line.run()
+    # The relay forgets the id and logs A's old envelope again, as a replaying relay would.
+    del line.relay.ids[sent.statement.id]
+    line.sides["a"].connection.receive_frame(encode_frame(Submit(sent.envelope)), line.now)
+    line.raise_errors = False
+    line.run()
+    assert [type(e) for e in line.sides["b"].errors] == [ReplayedMessage]
+    assert len(line.sides["b"].of(MessageReceived)) == 1
+
+
+def test_reordered_delivery_is_detected():
+    line = Line()
+    line.connect()
+    line.disconnect("b")
+    line.a.send(notice("TUR-2026-000001"), line.now)
+    line.a.send(notice("TUR-2026-000002"), line.now)
+    line.run()
+    held: list[bytes] = []
+
+    def swap(frame: bytes) -> list[bytes]:
+        if is_deliver(frame) and not held:
+            held.append(frame)
+            return []
+        return [frame, *held] if is_deliver(frame) else [frame]
+
+    line.sides["b"].inbound = swap
+    line.raise_errors = False
+    line.connect("b")
+    assert isinstance(line.sides["b"].errors[0], ReorderedMessage)
+    # Nothing was taken in out of order: the first notice was then accepted in its turn.
+    assert [e.opened.statement.seq for e in line.sides["b"].of(MessageReceived)][:1] == [1]
+
+
+def test_dropped_message_is_detected_even_when_the_relay_hides_it():
+    line = Line()
+    line.connect()
+    line.disconnect("b")
+    first = line.a.send(notice("TUR-2026-000001"), line.now)
+    line.a.send(notice("TUR-2026-000002"), line.now)
+    line.run()
+    # The relay drops the first notice and rewrites the queue so that the second looks like the next.
+    queue = line.relay.queues[line.b.me.key_id]
+    dropped = line.relay.ids[first.statement.id]
+    second = queue[dropped + 1]
+    second.prev = queue.pop(dropped).prev
+    line.raise_errors = False
+    line.connect("b")
+    assert isinstance(line.sides["b"].errors[0], DroppedMessage)
+    assert "statement 1 from the peer never arrived" in str(line.sides["b"].errors[0])
+    assert line.sides["b"].of(MessageReceived) == []
+
+
+def test_a_second_statement_with_the_same_sequence_number_breaks_the_chain():
+    line = Line(seed=3)
+    line.connect()
+    first = line.a.send(notice("TUR-2026-000001"), line.now)
+    line.run()
+    # A (or someone with its key) signs another statement 1: the relay delivers it at a new index.
+    forged = Statement(
+        **{**msgspec.structs.asdict(first.statement), "id": "ab" * 16, "body": FreeText(lang="en", body="other")}
+    )
+    peer_key = next(iter(line.a.peer_keys.values()))
+    sealed = seal(line.sides["a"].identity, line.b.me, peer_key, forged)
+    line.sides["a"].connection.receive_frame(encode_frame(Submit(sealed.envelope)), line.now)
+    line.raise_errors = False
+    line.run()
+    assert [type(e) for e in line.sides["b"].errors] == [ChainBroken]
+
+
+# --- who may speak ---------------------------------------------------------------------------------
+
+
+def _tamper(frame: bytes, change) -> bytes:
+    deliver = decode_relay_frame(frame)
+    assert isinstance(deliver, Deliver)
+    return encode_frame(msgspec.structs.replace(deliver, envelope=change(deliver.envelope)))
+
+
+def test_forged_envelope_signature_is_refused_by_the_station():
+    line = Line()
+    line.connect()
+
+    def forge(envelope: Envelope) -> Envelope:
+        sig = envelope.signatures[0]
+        bad = bytes([sig.sig[0] ^ 1]) + sig.sig[1:]
+        return msgspec.structs.replace(envelope, signatures=[msgspec.structs.replace(sig, sig=bad)])
+
+    line.sides["b"].inbound = lambda f: [_tamper(f, forge)] if is_deliver(f) else [f]
+    line.raise_errors = False
+    line.a.send(notice(), line.now)
+    line.run()
+    assert isinstance(line.sides["b"].errors[0], BadSignature)
+    assert line.sides["b"].of(MessageReceived) == []
+
+
+def test_forged_submission_is_refused_by_the_relay_and_leaves_no_trace():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    sig = sent.envelope.signatures[0]
+    forged = msgspec.structs.replace(
+        sent.envelope, signatures=[msgspec.structs.replace(sig, sig=bytes(64))]
+    )
+    line.a.unaccepted.clear()
+    line.a.data_to_send()
+    line.sides["a"].connection.receive_frame(encode_frame(Submit(forged)), line.now)
+    line.raise_errors = False
+    line.run()
+    assert line.relay.size == 0
+    assert [e.code for e in line.relay_events if type(e).__name__ == "Refused"] == ["bad-signature"]
+
+
+def test_envelope_from_a_stranger_is_refused():
+    line = Line()
+    line.connect()
+    stranger = IdentityKey(b"s" * 32)
+
+    def from_stranger(envelope: Envelope) -> Envelope:
+        header = envelope.header.replace(line.a.me.key_id.encode(), stranger.public.key_id.encode())
+        return msgspec.structs.replace(envelope, header=header)
+
+    line.sides["b"].inbound = lambda f: [_tamper(f, from_stranger)] if is_deliver(f) else [f]
+    line.raise_errors = False
+    line.a.send(notice(), line.now)
+    line.run()
+    assert isinstance(line.sides["b"].errors[0], UnknownKey)
+
+
+def test_stranger_cannot_authenticate_to_the_relay():
+    line = Line()
+    stranger = IdentityKey(b"s" * 32)
+    conn = line.relay.connect(line.now)
+    challenge = decode_relay_frame(conn.data_to_send()[0])
+    signature = stranger.sign(AUTH_LABEL, auth_payload(line.relay_key.public, challenge.nonce, stranger.public))
+    conn.receive_frame(encode_frame(Hello(stranger.public.key_id, signature)), line.now)
+    [refusal] = map(decode_relay_frame, conn.data_to_send())
+    assert refusal.code == "unknown-key"
+    assert conn.closing
+
+
+def test_envelope_addressed_to_another_station_is_refused():
+    line = Line()
+    line.connect()
+    own = line.b.send(FreeText(lang="en", body="to A"), line.now)
+
+    def redirect(envelope: Envelope) -> Envelope:
+        return own.envelope  # the relay hands B its own envelope for A
+
+    line.sides["b"].inbound = lambda f: [_tamper(f, redirect)] if is_deliver(f) else [f]
+    line.raise_errors = False
+    line.a.send(notice(), line.now)
+    line.run()
+    assert isinstance(line.sides["b"].errors[0], WrongRecipient)
+
+
+def test_expired_epoch_key_is_refused():
+    line = Line()
+    line.connect()
+    # A's copy of B's epoch key claims a longer window than B signed (a stale or doctored key).
+    real = next(iter(line.a.peer_keys.values()))
+    stale = EpochKey(
+        v=1,
+        station=real.station,
+        kem=real.kem,
+        public=real.public,
+        not_before=real.not_before,
+        not_after=real.not_after + timedelta(days=1),
+    )
+    line.tick(3 * 3600)
+    with pytest.raises(NoEpochKey):
+        line.a.send(notice(), line.now)  # the genuine key has expired: A refuses to use it
+    line.a.peer_keys = {stale.key_id: stale}
+    line.raise_errors = False
+    line.a.send(notice(), line.now)
+    line.run()
+    assert isinstance(line.sides["b"].errors[0], ExpiredEpochKey)
+
+
+# --- S4: one history for both ----------------------------------------------------------------------
+
+
+def _inject(relay: Relay, identity: IdentityKey, envelope: Envelope, now) -> None:
+    """Submit an envelope to a relay as the station it comes from (the lying relay's own doing)."""
+    conn = relay.connect(now)
+    challenge = decode_relay_frame(conn.data_to_send()[0])
+    sig = identity.sign(AUTH_LABEL, auth_payload(relay.key.public, challenge.nonce, identity.public))
+    conn.receive_frame(encode_frame(Hello(identity.public.key_id, sig, receive=False)), now)
+    conn.receive_frame(encode_frame(Submit(envelope)), now)
+    relay.events()
+    relay.durable(relay.size)
+    relay.disconnect(conn)
+
+
+def test_relay_showing_the_stations_different_logs_is_caught_by_a_heartbeat():
+    line = Line()
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    size = line.relay.size
+    assert size == 2
+    # The relay forks: a second face with the same key and the same history so far, shown to B only.
+    leaves = [(e.leaf_input, e.message_id, e.recipient) for e in line.relay_events if isinstance(e, Appended)]
+    fork = Relay(line.relay_key, ORIGIN, list(line.relay.stations.values()), line.relay.random)
+    fork.restore(leaves, [], dict(line.relay.epoch_keys), None)
+    assert fork.tree.root() == line.relay.tree.root(size)
+    line.disconnect("b")
+    line.connect("b", relay=fork)
+    # A's next notice goes into the real log; B sends something only the fork logs.
+    line.b.send(FreeText(lang="en", body="only in the fork"), line.now)
+    line.run()
+    second = line.a.send(notice("TUR-2026-000009"), line.now)
+    line.run()
+    # The fork forwards what A sends to B, as it must to hide the split.
+    _inject(fork, line.sides["a"].identity, second.envelope, line.now)
+    line.run()
+    assert line.sides["b"].errors == []
+    assert fork.tree.root(3) != line.relay.tree.root(3)
+    beat = line.a.heartbeat(line.now)
+    line.run()
+    _inject(fork, line.sides["a"].identity, beat.envelope, line.now)
+    line.raise_errors = False
+    line.run()
+    [error] = line.sides["b"].errors
+    assert isinstance(error, SplitView)
+    first, second = error.evidence
+    cp1, _ = notes.open_checkpoint(first, ORIGIN, ORIGIN, line.relay_key.public.raw)
+    cp2, _ = notes.open_checkpoint(second, ORIGIN, ORIGIN, line.relay_key.public.raw)
+    assert cp1.size == cp2.size and cp1.root != cp2.root  # two relay-signed checkpoints: portable proof
+
+
+def test_relay_rolling_back_is_caught_by_the_witness():
+    line = Line()
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    leaves = [(e.leaf_input, e.message_id, e.recipient) for e in line.relay_events if isinstance(e, Appended)]
+    shorter = Relay(line.relay_key, ORIGIN, list(line.relay.stations.values()), line.relay.random)
+    shorter.restore(leaves[:1], [], dict(line.relay.epoch_keys), None)
+    line.disconnect("a")
+    line.raise_errors = False
+    line.connect("a", relay=shorter)
+    assert isinstance(line.sides["a"].errors[0], SplitView)
+    assert "rolled back" in str(line.sides["a"].errors[0])
+
+
+def test_witness_cosigns_only_what_extends_its_history():
+    line = Line()
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    cosigned = line.sides["b"].of(WitnessCosigned)
+    assert [c.size for c in cosigned] == sorted(c.size for c in cosigned)
+    assert cosigned[-1].size == line.relay.size
+
+
+def test_outbox_events_carry_the_state_to_store():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    [event] = [e for e in line.a.events() if isinstance(e, MessageSent)]
+    assert event.sealed is sent
+    assert event.state.next_seq == 2
+    assert event.state.last_hash == sent.statement_hash
