@@ -97,7 +97,7 @@ _HPKE: Final = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.A
 
 
 class Statement(Message, frozen=True):
-    """What a station signs. ``prev`` links its own chain, ``peer`` the last statement it saw from the peer."""
+    """What a station signs: ``prev`` links its own chain, ``peer`` the last statement from the peer."""
 
     v: Literal[1]
     sender: Hex64
@@ -190,12 +190,18 @@ def seal(identity: IdentityKey, peer: PublicKey, epoch_key: EpochKey, statement:
         )
     statement_bytes = msgspec.json.encode(statement)
     if len(statement_bytes) > MAX_STATEMENT:
-        raise InvalidMessage(f"the statement is {len(statement_bytes)} bytes, over the limit of {MAX_STATEMENT}")
+        raise InvalidMessage(
+            f"the statement is {len(statement_bytes)} bytes, over the limit of {MAX_STATEMENT}"
+        )
     statement_hash = hashlib.sha256(statement_bytes).hexdigest()
     signed_statement = msgspec.json.encode(sign(identity, STATEMENT_LABEL, statement_bytes))
-    header = Header(1, SUITE, statement.id, statement.sender, statement.recipient, epoch_key.key_id, statement_hash)
+    header = Header(
+        1, SUITE, statement.id, statement.sender, statement.recipient, epoch_key.key_id, statement_hash
+    )
     header_bytes = msgspec.json.encode(header)
-    sealed = _HPKE.encrypt(signed_statement, epoch_key.hpke_public_key(), info=HPKE_INFO_LABEL + b"\x00" + header_bytes)
+    sealed = _HPKE.encrypt(
+        signed_statement, epoch_key.hpke_public_key(), info=HPKE_INFO_LABEL + b"\x00" + header_bytes
+    )
     signature = identity.sign(ENVELOPE_LABEL, _envelope_message(header_bytes, sealed))
     envelope = Envelope(header_bytes, sealed, [Signature(ED25519, identity.public.key_id, signature)])
     return Sealed(
@@ -233,10 +239,14 @@ def check_envelope(envelope: Envelope, stations: Mapping[str, PublicKey]) -> Che
     if recipient is None or header.recipient == header.sender:
         raise WrongRecipient("the envelope is addressed to no other station on this line")
     signer, _ = open_signed(
-        Signed(_envelope_message(envelope.header, envelope.sealed), envelope.signatures), ENVELOPE_LABEL, [sender]
+        Signed(_envelope_message(envelope.header, envelope.sealed), envelope.signatures),
+        ENVELOPE_LABEL,
+        [sender],
     )
     signature = next(s.sig for s in envelope.signatures if s.alg == ED25519 and s.key == signer.key_id)
-    return Checked(envelope, header, sender, recipient, leaf_input(envelope.header, envelope.sealed, signature))
+    return Checked(
+        envelope, header, sender, recipient, leaf_input(envelope.header, envelope.sealed, signature)
+    )
 
 
 @dataclass(frozen=True)
@@ -276,7 +286,9 @@ def open_envelope(
             envelope.sealed, pair.hpke_private_key(), info=HPKE_INFO_LABEL + b"\x00" + envelope.header
         )
     except (InvalidTag, ValueError):
-        raise DecryptionFailed("the envelope does not decrypt: its ciphertext or header was altered") from None
+        raise DecryptionFailed(
+            "the envelope does not decrypt: its ciphertext or header was altered"
+        ) from None
     signed = strict_decode(_SIGNED_DECODER, signed_bytes, "signed statement")
     _, statement_bytes = open_signed(signed, STATEMENT_LABEL, [peer])
     statement_hash = hashlib.sha256(statement_bytes).hexdigest()

@@ -210,4 +210,3 @@ def decode_station_frame(data: bytes) -> StationFrame:
 def decode_relay_frame(data: bytes) -> RelayFrame:
     """Decode a frame the relay sent (a station's side)."""
     return strict_decode(_RELAY_DECODER, data, "frame")
-

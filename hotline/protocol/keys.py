@@ -246,7 +246,7 @@ class Argon2id(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class KeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The on-disk form of an identity key; ``secret`` is the seed, sealed with secretbox unless kdf is null."""
+    """An identity key on disk; ``secret`` is the seed, sealed with secretbox unless ``kdf`` is null."""
 
     kind: Literal["hotline-identity-key"]
     v: Literal[1]

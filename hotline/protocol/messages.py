@@ -158,7 +158,9 @@ def _check_range(value: float, t: mi.IntType | mi.FloatType, path: str) -> None:
         and (t.lt is None or value < t.lt)
     )
     if not ok:
-        bounds = [f"{op} {b}" for op, b in ((">=", t.ge), ("<=", t.le), (">", t.gt), ("<", t.lt)) if b is not None]
+        bounds = [
+            f"{op} {b}" for op, b in ((">=", t.ge), ("<=", t.le), (">", t.gt), ("<", t.lt)) if b is not None
+        ]
         raise _fail(path, f"{value} is out of range ({', '.join(bounds)})")
 
 

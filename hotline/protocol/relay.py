@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, TypeAlias
 
@@ -334,7 +334,7 @@ class Connection:
             self.refuse(e, None)
 
     def refuse(self, error: HotlineError, message_id: str | None) -> None:
-        self.relay._events.append(Refused(error.code, self.station))  # noqa: SLF001
+        self.relay._events.append(Refused(error.code, self.station))
         self._send(Refusal(error.code, str(error)[:500], message_id))
         if self.station is None:
             self.closing = True
@@ -373,7 +373,9 @@ class Connection:
             return
         message_id = checked.header.id
         if not hmac.compare_digest(checked.header.sender, self.station or ""):
-            self.refuse(WrongSender("the envelope's sender is not the station on this connection"), message_id)
+            self.refuse(
+                WrongSender("the envelope's sender is not the station on this connection"), message_id
+            )
             return
         existing = relay.ids.get(message_id)
         if existing is not None:
@@ -384,9 +386,9 @@ class Connection:
         recipient = checked.header.recipient
         prev = relay.last_enqueued[recipient]
         relay.last_enqueued[recipient] = index
-        relay._staged.append(_Queued(index, prev, envelope, recipient))  # noqa: SLF001
-        relay._pending.append(_Pending(self, message_id, index))  # noqa: SLF001
-        relay._events.append(  # noqa: SLF001
+        relay._staged.append(_Queued(index, prev, envelope, recipient))
+        relay._pending.append(_Pending(self, message_id, index))
+        relay._events.append(
             Appended(index, checked.leaf_input, envelope, checked.header.sender, recipient, message_id, prev)
         )
 
@@ -399,7 +401,7 @@ class Connection:
         elif index < relay.durable_size:
             self.answer_accepted(message_id, index)
         else:
-            relay._pending.append(_Pending(self, message_id, index))  # noqa: SLF001
+            relay._pending.append(_Pending(self, message_id, index))
 
     def answer_accepted(self, message_id: str, index: int) -> None:
         relay = self.relay
@@ -437,10 +439,10 @@ class Connection:
         assert self.station is not None
         queue = relay.queues[self.station]
         if queue.pop(index, None) is not None:
-            relay._events.append(Dequeued(self.station, index))  # noqa: SLF001
+            relay._events.append(Dequeued(self.station, index))
         for connection in relay.connections:
             if connection.station == self.station:
-                connection._sent.discard(index)  # noqa: SLF001
+                connection._sent.discard(index)
                 connection.pump()
 
     def _cosign(self, frame: Cosign) -> None:
@@ -457,14 +459,15 @@ class Connection:
         cosigs[self.station] = signature
         cosigned = None
         if len(cosigs) == len(relay.stations) and (
-            relay.cosigned is None or notes.Checkpoint.parse(notes.parse_note(relay.cosigned).text).size < frame.size
+            relay.cosigned is None
+            or notes.Checkpoint.parse(notes.parse_note(relay.cosigned).text).size < frame.size
         ):
             cosigned = notes.add_signatures(note, *(cosigs[k] for k in sorted(cosigs))).encode()
             relay.cosigned = cosigned
             for connection in relay.connections:
                 if connection.station is not None:
-                    connection._send(Cosigned(cosigned))  # noqa: SLF001
-        relay._events.append(Cosignature(frame.size, self.station, frame.signature, cosigned))  # noqa: SLF001
+                    connection._send(Cosigned(cosigned))
+        relay._events.append(Cosignature(frame.size, self.station, frame.signature, cosigned))
 
     def _publish(self, keys: list[Signed], now: datetime) -> None:
         relay = self.relay
@@ -473,14 +476,17 @@ class Connection:
         opened = [(signed, open_epoch_key(signed, station.key)) for signed in keys]
         current = tuple(signed for signed, key in opened if key.not_after > now)
         relay.epoch_keys[self.station] = current
-        relay._events.append(EpochKeysPublished(self.station, current))  # noqa: SLF001
+        relay._events.append(EpochKeysPublished(self.station, current))
         peer = relay.peer_of(self.station)
         for connection in relay.connections:
             if connection.station == peer:
-                connection._send(Keys(self.station, list(current)))  # noqa: SLF001
+                connection._send(Keys(self.station, list(current)))
 
     def _prove(self, frame: Prove) -> None:
         relay = self.relay
-        if not 0 < frame.old <= frame.new <= relay.durable_size:
-            raise DecodeError(f"no consistency proof from {frame.old} to {frame.new} in a log of {relay.durable_size}")
-        self._send(Proof(frame.old, frame.new, relay.tree.consistency_proof(frame.old, frame.new)))
+        if not 0 < frame.old <= frame.new:
+            raise DecodeError(f"no consistency proof goes from {frame.old} to {frame.new}")
+        # A size past our log cannot be proved: the answer is an empty proof, which the station
+        # refuses, rather than a refusal it could not tie to its question.
+        proof = relay.tree.consistency_proof(frame.old, frame.new) if frame.new <= relay.durable_size else []
+        self._send(Proof(frame.old, frame.new, proof))

@@ -74,7 +74,15 @@ from hotline.protocol.frames import (
     decode_relay_frame,
     encode_frame,
 )
-from hotline.protocol.keys import AUTH_LABEL, EpochKey, EpochKeyPair, IdentityKey, PublicKey, Signed, open_epoch_key
+from hotline.protocol.keys import (
+    AUTH_LABEL,
+    EpochKey,
+    EpochKeyPair,
+    IdentityKey,
+    PublicKey,
+    Signed,
+    open_epoch_key,
+)
 from hotline.protocol.messages import (
     DEFAULT_DEADLINES,
     Ack,
@@ -112,7 +120,9 @@ RECENT: Final = 1024
 SEEN: Final = 256
 
 
-def deadline(precedence: str, created: datetime, deadlines: Mapping[str, int] = DEFAULT_DEADLINES) -> datetime:
+def deadline(
+    precedence: str, created: datetime, deadlines: Mapping[str, int] = DEFAULT_DEADLINES
+) -> datetime:
     """When an acknowledgement of a notice of this precedence is due."""
     return created + timedelta(seconds=deadlines[precedence])
 
@@ -371,7 +381,7 @@ class Station:
             self._send(Publish(self.published))
 
     def overdue(self, now: datetime) -> list[tuple[str, Notice, datetime]]:
-        """Our notices whose acknowledgement deadline has passed without READ_UNDERSTOOD, CONFLICT or UNABLE."""
+        """Our notices past their acknowledgement deadline without READ_UNDERSTOOD, CONFLICT or UNABLE."""
         late = []
         for statement_hash, (notice, created, _) in self.open_notices.items():
             due = deadline(notice.precedence, created, self.config.deadlines)
@@ -410,10 +420,14 @@ class Station:
         sealed = self.unaccepted.get(frame.id)
         if sealed is None:
             return
-        merkle.verify_inclusion(merkle.leaf_hash(sealed.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(sealed.leaf_input), frame.index, cp.size, frame.inclusion, cp.root
+        )
         del self.unaccepted[frame.id]
         self._events.append(
-            MessageAccepted(frame.id, sealed.statement_hash, frame.index, frame.head.checkpoint, frame.inclusion)
+            MessageAccepted(
+                frame.id, sealed.statement_hash, frame.index, frame.head.checkpoint, frame.inclusion
+            )
         )
 
     def _refused(self, frame: Refusal) -> None:
@@ -428,7 +442,9 @@ class Station:
         opened = open_envelope(
             frame.envelope, self.me, self.config.peer.key, self.epoch_keys, now, self.config.max_skew
         )
-        merkle.verify_inclusion(merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root
+        )
         self._check_order(opened.statement, opened.statement_hash, frame)
         state = self.state
         state.peer_seq = opened.statement.seq
@@ -437,7 +453,9 @@ class Station:
         state.recent[opened.statement.seq] = (opened.statement_hash, frame.index)
         state.recent.pop(opened.statement.seq - RECENT, None)
         self._events.append(
-            MessageReceived(frame.index, opened, frame.envelope, frame.head.checkpoint, frame.inclusion, self._snapshot())
+            MessageReceived(
+                frame.index, opened, frame.envelope, frame.head.checkpoint, frame.inclusion, self._snapshot()
+            )
         )
         self._send(Confirm(frame.index))
         self._react(opened, now)
@@ -452,11 +470,14 @@ class Station:
                     self._send(Confirm(frame.index))
                     raise DuplicateMessage(f"statement {seq} from the peer again (index {frame.index})")
                 raise ReplayedMessage(
-                    f"statement {seq} from the peer, received at index {known[1]}, presented again at {frame.index}"
+                    f"statement {seq} from the peer, received at index {known[1]}, "
+                    f"presented again at {frame.index}"
                 )
             if known is not None:
                 raise ChainBroken(f"the peer signed two different statements with sequence number {seq}")
-            raise ReplayedMessage(f"an old statement ({seq}) from the peer presented again; we are at {state.peer_seq}")
+            raise ReplayedMessage(
+                f"an old statement ({seq}) from the peer presented again; we are at {state.peer_seq}"
+            )
         if frame.prev != state.peer_index:
             raise ReorderedMessage(
                 f"index {frame.index} came before index {frame.prev}, which the relay holds for us "
@@ -541,12 +562,15 @@ class Station:
             evidence = (self.state.head or b"", head.checkpoint)
             if cp.size < current.size:
                 raise SplitView(
-                    f"the relay showed a log of {cp.size} entries after one of {current.size}: it rolled back",
+                    f"the relay showed a log of {cp.size} entries after one of {current.size}: "
+                    "it rolled back",
                     evidence,
                 )
             if cp.size == current.size:
                 if not hmac.compare_digest(cp.root, current.root):
-                    raise SplitView(f"two different logs of {cp.size} entries, both signed by the relay", evidence)
+                    raise SplitView(
+                        f"two different logs of {cp.size} entries, both signed by the relay", evidence
+                    )
                 return cp
             try:
                 merkle.verify_consistency(current.size, cp.size, current.root, cp.root, head.consistency)
@@ -570,7 +594,9 @@ class Station:
         """Cosign the relay's new checkpoint once it is shown to extend our history."""
         cp = self._advance(head)
         note = notes.parse_note(head.checkpoint)
-        signature = notes.cosign(note, self.config.name, self.config.identity.signing_key, int(now.timestamp()))
+        signature = notes.cosign(
+            note, self.config.name, self.config.identity.signing_key, int(now.timestamp())
+        )
         self.state.cosigned = notes.add_signatures(note, signature).encode()
         self._events.append(WitnessCosigned(self.state.cosigned, cp.size))
         self._send(Cosign(cp.size, signature.key_id + signature.signature))
@@ -622,7 +648,8 @@ class Station:
             merkle.verify_consistency(old.size, new.size, old.root, new.root, frame.consistency)
         except ProofError:
             raise SplitView(
-                f"the checkpoints of {old.size} and {new.size} entries are not one history: the relay forked the log",
+                f"the checkpoints of {old.size} and {new.size} entries are not one history: "
+                "the relay forked the log",
                 (comparison.note, self.state.head or b""),
             ) from None
         self._remember(cp, comparison.note)

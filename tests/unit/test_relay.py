@@ -1,0 +1,243 @@
+"""The relay state machine alone: authentication, refusals with their codes, delivery window, witnesses."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from hotline.protocol import checkpoint as notes
+from hotline.protocol.envelope import seal
+from hotline.protocol.exceptions import LocalProtocolError
+from hotline.protocol.frames import (
+    Accepted,
+    Confirm,
+    Cosign,
+    Deliver,
+    Hello,
+    Prove,
+    Publish,
+    Refusal,
+    Submit,
+    decode_relay_frame,
+    encode_frame,
+)
+from hotline.protocol.keys import AUTH_LABEL, EpochKeyPair, IdentityKey
+from hotline.protocol.messages import FreeText
+from hotline.protocol.relay import Appended, Dequeued, Refused, Relay, StationEntry, auth_payload
+
+from .line import ORIGIN, T0, Line, notice
+
+
+def frames(conn) -> list:
+    return [decode_relay_frame(f) for f in conn.data_to_send()]
+
+
+def authenticated(line: Line, name: str, receive: bool = True):
+    identity = line.sides[name].identity
+    conn = line.relay.connect(line.now)
+    [challenge] = frames(conn)
+    sig = identity.sign(AUTH_LABEL, auth_payload(line.relay_key.public, challenge.nonce, identity.public))
+    conn.receive_frame(encode_frame(Hello(identity.public.key_id, sig, receive=receive)), line.now)
+    return conn
+
+
+def refusals(line: Line) -> list[str]:
+    return [e.code for e in line.relay.events() if isinstance(e, Refused)]
+
+
+def test_roster_is_two_distinct_stations():
+    key = IdentityKey(b"k" * 32)
+    one = StationEntry("a", IdentityKey(b"a" * 32).public)
+    with pytest.raises(LocalProtocolError):
+        Relay(key, ORIGIN, [one], bytes)
+    with pytest.raises(LocalProtocolError):
+        Relay(key, ORIGIN, [one, one], bytes)
+
+
+def test_nothing_but_hello_before_authentication():
+    line = Line()
+    conn = line.relay.connect(line.now)
+    frames(conn)
+    conn.receive_frame(encode_frame(Confirm(index=0)), line.now)
+    [refusal] = frames(conn)
+    assert isinstance(refusal, Refusal)
+    assert refusal.code == "auth-failed"
+    assert conn.closing
+    assert refusals(line) == ["auth-failed"]
+
+
+def test_wrong_challenge_signature_is_refused():
+    line = Line()
+    conn = line.relay.connect(line.now)
+    frames(conn)
+    identity = line.sides["a"].identity
+    sig = identity.sign(AUTH_LABEL, auth_payload(line.relay_key.public, bytes(32), identity.public))
+    conn.receive_frame(encode_frame(Hello(identity.public.key_id, sig)), line.now)
+    [refusal] = frames(conn)
+    assert refusal.code == "bad-signature"
+    assert conn.closing
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"type":"submit"}',
+        b'{"type":"nope"}',
+        b'{"type":"confirm","index":-1}',
+        b"\xff" * 10,
+    ],
+)
+def test_malformed_frames_are_refused_without_a_crash(data):
+    line = Line()
+    conn = authenticated(line, "a")
+    frames(conn)
+    conn.receive_frame(data, line.now)
+    [refusal] = frames(conn)
+    assert refusal.code == "malformed"
+    assert not conn.closing  # an authenticated station is told, not cut off
+
+
+def test_second_hello_is_refused():
+    line = Line()
+    conn = authenticated(line, "a")
+    frames(conn)
+    conn.receive_frame(encode_frame(Hello(line.a.me.key_id, bytes(64))), line.now)
+    [refusal] = frames(conn)
+    assert refusal.code == "state"
+
+
+def test_envelope_submitted_by_the_other_station_is_refused():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    line.a.data_to_send()
+    line.a.unaccepted.clear()
+    conn = authenticated(line, "b")
+    frames(conn)
+    conn.receive_frame(encode_frame(Submit(sent.envelope)), line.now)
+    assert [f.code for f in frames(conn)] == ["wrong-sender"]
+    assert line.relay.size == 0
+
+
+def test_another_envelope_under_a_logged_id_is_a_replay():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    line.run()
+    # A validly signed envelope that reuses a logged id with other content.
+    statement = msgspec.structs.replace(sent.statement, body=FreeText(lang="en", body="other"))
+    peer_key = next(iter(line.a.peer_keys.values()))
+    other = seal(line.sides["a"].identity, line.b.me, peer_key, statement)
+    conn = line.sides["a"].connection
+    frames(conn)
+    conn.receive_frame(encode_frame(Submit(other.envelope)), line.now)
+    assert [f.code for f in frames(conn)] == ["replay"]
+    assert line.relay.size == 2  # the notice and its RECEIVED; nothing of the replay
+    assert refusals(line) == ["replay"]
+
+
+def test_resubmission_before_the_store_commits_is_answered_once_committed():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    conn = line.sides["a"].connection
+    for frame in line.a.data_to_send():
+        conn.receive_frame(frame, line.now)
+    conn.receive_frame(encode_frame(Submit(sent.envelope)), line.now)  # again, still uncommitted
+    assert [type(f) for f in frames(conn)] == []
+    assert [type(e) for e in line.relay.events()].count(Appended) == 1
+    line.relay.durable(line.relay.size)
+    accepted = [f for f in frames(conn) if isinstance(f, Accepted)]
+    assert [f.index for f in accepted] == [0, 0]
+
+
+def test_durable_must_move_forward_within_what_was_staged():
+    line = Line()
+    with pytest.raises(LocalProtocolError):
+        line.relay.durable(1)
+
+
+def test_delivery_window_holds_back_until_confirmed():
+    line = Line()
+    line.relay.window = 3
+    line.connect()
+    line.disconnect("b")
+    for i in range(5):
+        line.a.send(FreeText(lang="en", body=f"message {i}"), line.now)
+    line.run()
+    conn = authenticated(line, "b")
+    delivered = [f for f in frames(conn) if isinstance(f, Deliver)]
+    assert [d.index for d in delivered] == [0, 1, 2]
+    conn.receive_frame(encode_frame(Confirm(index=0)), line.now)
+    assert [d.index for d in frames(conn) if isinstance(d, Deliver)] == [3]
+    assert [e for e in line.relay.events() if isinstance(e, Dequeued)] == [Dequeued(line.b.me.key_id, 0)]
+    conn.receive_frame(encode_frame(Confirm(index=0)), line.now)  # confirming twice is harmless
+    assert frames(conn) == []
+
+
+def test_cosignature_must_verify_and_name_a_recent_checkpoint():
+    line = Line()
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    conn = line.sides["a"].connection
+    conn.receive_frame(encode_frame(Cosign(size=99, signature=bytes(76))), line.now)
+    conn.receive_frame(encode_frame(Cosign(size=line.relay.durable_size, signature=bytes(76))), line.now)
+    assert [f.code for f in frames(conn)] == ["malformed", "bad-checkpoint"]
+    note = notes.parse_note(line.relay.checkpoints[line.relay.durable_size])
+    forged = notes.cosign(note, "station-a", IdentityKey(b"x" * 32).signing_key, 1)
+    conn.receive_frame(
+        encode_frame(Cosign(line.relay.durable_size, forged.key_id + forged.signature)), line.now
+    )
+    assert [f.code for f in frames(conn)] == ["bad-checkpoint"]
+
+
+def test_epoch_keys_must_be_signed_by_their_station():
+    line = Line()
+    conn = authenticated(line, "a")
+    frames(conn)
+    pair = EpochKeyPair(bytes(96), T0, T0.replace(hour=13))
+    signed_by_b = pair.signed_public(line.sides["b"].identity)
+    conn.receive_frame(encode_frame(Publish([signed_by_b])), line.now)
+    assert [f.code for f in frames(conn)] == ["unknown-key"]
+    assert line.relay.epoch_keys[line.a.me.key_id] == ()
+
+
+def test_prove_refuses_nonsense_and_answers_past_the_log_with_an_empty_proof():
+    line = Line()
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    conn = line.sides["a"].connection
+    conn.receive_frame(encode_frame(Prove(old=0, new=1)), line.now)
+    conn.receive_frame(encode_frame(Prove(old=2, new=1)), line.now)
+    conn.receive_frame(encode_frame(Prove(old=1, new=50)), line.now)
+    conn.receive_frame(encode_frame(Prove(old=1, new=2)), line.now)
+    out = frames(conn)
+    assert [getattr(f, "code", None) for f in out[:2]] == ["malformed", "malformed"]
+    assert out[2].consistency == []
+    assert len(out[3].consistency) == 1
+
+
+def test_restore_rebuilds_the_log_and_queues():
+    line = Line()
+    line.connect()
+    line.disconnect("b")
+    line.a.send(notice(), line.now)
+    line.run()
+    appended = [e for e in line.relay_events if isinstance(e, Appended)]
+    restarted = Relay(line.relay_key, ORIGIN, list(line.relay.stations.values()), line.relay.random)
+    restarted.restore(
+        [(e.leaf_input, e.message_id, e.recipient) for e in appended],
+        [(e.recipient, e.index, e.prev, e.envelope) for e in appended],
+        dict(line.relay.epoch_keys),
+        None,
+    )
+    assert restarted.tree.root() == line.relay.tree.root()
+    assert restarted.checkpoints.keys() == {line.relay.durable_size}
+    line.connect("b", relay=restarted)
+    assert len(line.sides["b"].errors) == 0
+    assert line.sides["b"].of(type(line.sides["b"].stored[0]))  # B authenticated with the restarted relay
