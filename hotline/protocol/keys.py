@@ -65,6 +65,8 @@ __all__ = [
     "encode_key_file",
     "fingerprint",
     "format_fingerprint",
+    "key_file_needs_passphrase",
+    "public_key_of_file",
     "open_epoch_key",
     "open_signed",
     "parse_public_key",
@@ -299,6 +301,11 @@ def _derive(passphrase: bytes, kdf: Argon2id) -> bytes:
 
 def key_file_needs_passphrase(data: bytes) -> bool:
     return _parse_key_file(data).kdf is not None
+
+
+def public_key_of_file(data: bytes) -> PublicKey:
+    """The public key a key file declares (no passphrase needed; not proof that the file holds its seed)."""
+    return PublicKey(_parse_key_file(data).public)
 
 
 def _parse_key_file(data: bytes) -> KeyFile:
