@@ -31,7 +31,7 @@ app = typer.Typer(
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PASSPHRASE_ENV = "HOTLINE_PASSPHRASE"
+PASSPHRASE_ENV = "HOTLINE_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 
 
 def fail(message: str) -> typer.Exit:

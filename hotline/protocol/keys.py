@@ -66,10 +66,10 @@ __all__ = [
     "fingerprint",
     "format_fingerprint",
     "key_file_needs_passphrase",
-    "public_key_of_file",
     "open_epoch_key",
     "open_signed",
     "parse_public_key",
+    "public_key_of_file",
     "sign",
 ]
 
