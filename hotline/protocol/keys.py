@@ -25,7 +25,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -62,6 +62,8 @@ __all__ = [
     "Signed",
     "check_key_file_mode",
     "decode_key_file",
+    "epoch_windows",
+    "erasable",
     "encode_key_file",
     "fingerprint",
     "format_fingerprint",
@@ -429,6 +431,39 @@ class EpochKeyPair:
     def signed_public(self, identity: IdentityKey) -> Signed:
         """The public half signed by the station's identity key, ready to publish through the relay."""
         return sign(identity, EPOCH_KEY_LABEL, msgspec.json.encode(self.public(identity.public)))
+
+
+DEFAULT_EPOCH: Final = timedelta(hours=1)
+DEFAULT_GRACE: Final = timedelta(days=7)
+# Keys published ahead: a peer can seal to a station that has been away for up to two days.
+DEFAULT_AHEAD: Final = 48
+
+
+def epoch_windows(
+    now: datetime, length: timedelta = DEFAULT_EPOCH, ahead: int = DEFAULT_AHEAD
+) -> list[tuple[datetime, datetime]]:
+    """The current epoch and the next ``ahead - 1``, aligned on multiples of ``length`` since the Unix epoch.
+
+    Both stations cut time the same way, so a key is always ready before its
+    window opens, however late a station connects.
+    """
+    step = int(length.total_seconds())
+    if step <= 0 or ahead < 1:
+        raise InvalidMessage("an epoch lasts a positive time, and at least the current one is made")
+    start = int(now.timestamp()) // step * step
+    return [
+        (datetime.fromtimestamp(start + i * step, UTC), datetime.fromtimestamp(start + (i + 1) * step, UTC))
+        for i in range(ahead)
+    ]
+
+
+def erasable(pairs: Iterable[EpochKeyPair], now: datetime, grace: timedelta = DEFAULT_GRACE) -> list[str]:
+    """The epoch keys whose window and grace period have passed: erase them (forward secrecy, DESIGN S5).
+
+    The grace period lets traffic queued at the relay while a station was away
+    still be read; after it, what was sealed to the key is unreadable for good.
+    """
+    return [pair.key_id for pair in pairs if pair.not_after + grace <= now]
 
 
 def open_epoch_key(signed: Signed, station: PublicKey) -> EpochKey:

@@ -44,6 +44,7 @@ from hotline.protocol.exceptions import (
     WrongSender,
 )
 from hotline.protocol.frames import (
+    MAX_KEYS,
     Accepted,
     Challenge,
     CheckpointFrame,
@@ -64,7 +65,7 @@ from hotline.protocol.frames import (
     decode_station_frame,
     encode_frame,
 )
-from hotline.protocol.keys import AUTH_LABEL, IdentityKey, PublicKey, Signed, open_epoch_key
+from hotline.protocol.keys import AUTH_LABEL, EpochKey, IdentityKey, PublicKey, Signed, open_epoch_key
 
 __all__ = [
     "Appended",
@@ -82,6 +83,8 @@ __all__ = [
 
 # How many deliveries may wait for confirmation on one connection before the relay holds back more.
 DEFAULT_WINDOW: Final = 64
+# Epoch keys kept per station: two days of hourly keys and some to spare.
+MAX_PUBLISHED: Final = 96
 # Signed checkpoints kept so that a cosignature of a slightly older one can still be checked.
 KEPT_CHECKPOINTS: Final = 16
 
@@ -196,7 +199,7 @@ class Relay:
         self.ids: dict[str, int] = {}
         self.queues: dict[str, dict[int, _Queued]] = {k: {} for k in self.stations}
         self.last_enqueued: dict[str, int] = dict.fromkeys(self.stations, -1)
-        self.epoch_keys: dict[str, tuple[Signed, ...]] = dict.fromkeys(self.stations, ())
+        self.epoch_keys: dict[str, dict[str, tuple[Signed, EpochKey]]] = {k: {} for k in self.stations}
         self.checkpoints: dict[int, bytes] = {}
         self.cosignatures: dict[int, dict[str, notes.NoteSignature]] = {}
         self.cosigned: bytes | None = None
@@ -222,7 +225,13 @@ class Relay:
         self.durable_size = self.tree.size
         for recipient, index, prev, envelope in queued:
             self.queues[recipient][index] = _Queued(index, prev, envelope, recipient)
-        self.epoch_keys.update(epoch_keys)
+        for station, signed_keys in epoch_keys.items():
+            entry = self.stations[station]
+            self.epoch_keys[station] = {
+                key.key_id: (signed, key)
+                for signed in signed_keys
+                for key in [open_epoch_key(signed, entry.key)]
+            }
         self.cosigned = cosigned
         if self.durable_size:
             self._sign_checkpoint()
@@ -278,6 +287,11 @@ class Relay:
         if connection in self.connections:
             self.connections.remove(connection)
         self._pending = [p for p in self._pending if p.connection is not connection]
+
+    def published(self, station: str) -> tuple[Signed, ...]:
+        """A station's current epoch keys as it signed them, soonest first."""
+        entries = sorted(self.epoch_keys[station].values(), key=lambda entry: entry[1].not_before)
+        return tuple(signed for signed, _ in entries)
 
     def peer_of(self, station: str) -> str:
         return next(k for k in self.stations if k != station)
@@ -359,7 +373,7 @@ class Connection:
         self._send(Welcome(entry.name, now, head))
         self.send_checkpoint()
         peer = relay.peer_of(hello.station)
-        self._send(Keys(peer, list(relay.epoch_keys[peer])))
+        self._send_keys(peer, relay.published(peer))
         if relay.cosigned is not None:
             self._send(Cosigned(relay.cosigned))
         self.pump()
@@ -470,17 +484,30 @@ class Connection:
         relay._events.append(Cosignature(frame.size, self.station, frame.signature, cosigned))
 
     def _publish(self, keys: list[Signed], now: datetime) -> None:
+        """Add a station's epoch keys to those it published before; forget the expired ones."""
         relay = self.relay
         assert self.station is not None
         station = relay.stations[self.station]
         opened = [(signed, open_epoch_key(signed, station.key)) for signed in keys]
-        current = tuple(signed for signed, key in opened if key.not_after > now)
-        relay.epoch_keys[self.station] = current
-        relay._events.append(EpochKeysPublished(self.station, current))
+        known = relay.epoch_keys[self.station]
+        fresh = [(signed, key) for signed, key in opened if key.not_after > now and key.key_id not in known]
+        known.update((key.key_id, (signed, key)) for signed, key in fresh)
+        for key_id in [k for k, (_, key) in known.items() if key.not_after <= now]:
+            del known[key_id]
+        if len(known) > MAX_PUBLISHED:
+            # Keep the keys needed soonest; a station publishes the later ones again when it reconnects.
+            keep = sorted(known.items(), key=lambda item: item[1][1].not_before)[:MAX_PUBLISHED]
+            relay.epoch_keys[self.station] = known = dict(keep)
+        relay._events.append(EpochKeysPublished(self.station, relay.published(self.station)))
+        added = [signed for signed, key in fresh if key.key_id in known]
         peer = relay.peer_of(self.station)
         for connection in relay.connections:
-            if connection.station == peer:
-                connection._send(Keys(self.station, list(current)))
+            if connection.station == peer and added:
+                connection._send_keys(self.station, tuple(added))
+
+    def _send_keys(self, station: str, keys: tuple[Signed, ...]) -> None:
+        for start in range(0, max(len(keys), 1), MAX_KEYS):
+            self._send(Keys(station, list(keys[start : start + MAX_KEYS])))
 
     def _prove(self, frame: Prove) -> None:
         relay = self.relay

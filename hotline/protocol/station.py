@@ -54,6 +54,7 @@ from hotline.protocol.exceptions import (
     error_for_code,
 )
 from hotline.protocol.frames import (
+    MAX_KEYS,
     Accepted,
     Challenge,
     CheckpointFrame,
@@ -378,7 +379,11 @@ class Station:
         """Publish our signed epoch public keys now, and again at every connection (the relay may be new)."""
         self.published = list(keys)
         if self.authenticated:
-            self._send(Publish(self.published))
+            self._send_published()
+
+    def _send_published(self) -> None:
+        for start in range(0, len(self.published), MAX_KEYS):
+            self._send(Publish(self.published[start : start + MAX_KEYS]))
 
     def overdue(self, now: datetime) -> list[tuple[str, Notice, datetime]]:
         """Our notices past their acknowledgement deadline without READ_UNDERSTOOD, CONFLICT or UNABLE."""
@@ -410,8 +415,7 @@ class Station:
             self._advance(frame.head)
         self.authenticated = True
         self._events.append(Authenticated(frame.name, frame.time - now))
-        if self.published:
-            self._send(Publish(self.published))
+        self._send_published()
         for sealed in sorted(self.unaccepted.values(), key=lambda s: s.statement.seq):
             self._send(Submit(sealed.envelope))
 
@@ -527,13 +531,14 @@ class Station:
         self._events.append(AckReceived(ack.answers, ack.level, ack, statement_hash))
 
     def _keys(self, frame: Keys, now: datetime) -> None:
+        """The peer's epoch keys, signed by its pinned key: add them to those we hold, drop the expired."""
         if frame.station != self.config.peer.key.key_id:
             raise UnknownKey("the relay sent epoch keys of a station that is not our peer")
-        keys = {}
-        for signed in frame.keys:
-            key = open_epoch_key(signed, self.config.peer.key)
-            keys[key.key_id] = key
-        self.peer_keys = keys
+        opened = [open_epoch_key(signed, self.config.peer.key) for signed in frame.keys]
+        for key in opened:
+            self.peer_keys[key.key_id] = key
+        for key_id in [k for k, key in self.peer_keys.items() if key.not_after <= now]:
+            del self.peer_keys[key_id]
         self._events.append(PeerKeys(tuple(frame.keys)))
         pending, self.pending_acks = self.pending_acks, []
         for body in pending:

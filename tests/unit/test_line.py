@@ -399,7 +399,7 @@ def test_relay_showing_the_stations_different_logs_is_caught_by_a_heartbeat():
     # The relay forks: a second face with the same key and the same history so far, shown to B only.
     leaves = [(e.leaf_input, e.message_id, e.recipient) for e in line.relay_events if isinstance(e, Appended)]
     fork = Relay(line.relay_key, ORIGIN, list(line.relay.stations.values()), line.relay.random)
-    fork.restore(leaves, [], dict(line.relay.epoch_keys), None)
+    fork.restore(leaves, [], {k: line.relay.published(k) for k in line.relay.stations}, None)
     assert fork.tree.root() == line.relay.tree.root(size)
     line.disconnect("b")
     line.connect("b", relay=fork)
@@ -434,7 +434,7 @@ def test_relay_rolling_back_is_caught_by_the_witness():
     line.run()
     leaves = [(e.leaf_input, e.message_id, e.recipient) for e in line.relay_events if isinstance(e, Appended)]
     shorter = Relay(line.relay_key, ORIGIN, list(line.relay.stations.values()), line.relay.random)
-    shorter.restore(leaves[:1], [], dict(line.relay.epoch_keys), None)
+    shorter.restore(leaves[:1], [], {k: line.relay.published(k) for k in line.relay.stations}, None)
     line.disconnect("a")
     line.raise_errors = False
     line.connect("a", relay=shorter)
@@ -489,7 +489,7 @@ def test_gossip_that_no_proof_can_join_is_a_split_view():
     line.run()
     leaves = [(e.leaf_input, e.message_id, e.recipient) for e in line.relay_events if isinstance(e, Appended)]
     fork = Relay(line.relay_key, ORIGIN, list(line.relay.stations.values()), line.relay.random)
-    fork.restore(leaves[:1], [], dict(line.relay.epoch_keys), None)
+    fork.restore(leaves[:1], [], {k: line.relay.published(k) for k in line.relay.stations}, None)
     # B's next two messages reach only the fork.
     hidden = [line.b.send(FreeText(lang="en", body=text), line.now) for text in ("one", "two")]
     line.b.unaccepted.clear()

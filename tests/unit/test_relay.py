@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import msgspec
 import pytest
 
 from hotline.protocol import checkpoint as notes
 from hotline.protocol.envelope import seal
-from hotline.protocol.exceptions import LocalProtocolError
+from hotline.protocol.exceptions import InvalidMessage, LocalProtocolError
 from hotline.protocol.frames import (
     Accepted,
     Confirm,
     Cosign,
     Deliver,
     Hello,
+    Keys,
     Prove,
     Publish,
     Refusal,
@@ -21,9 +24,17 @@ from hotline.protocol.frames import (
     decode_relay_frame,
     encode_frame,
 )
-from hotline.protocol.keys import AUTH_LABEL, EpochKeyPair, IdentityKey
+from hotline.protocol.keys import AUTH_LABEL, EpochKeyPair, IdentityKey, epoch_windows, erasable
 from hotline.protocol.messages import FreeText
-from hotline.protocol.relay import Appended, Dequeued, Refused, Relay, StationEntry, auth_payload
+from hotline.protocol.relay import (
+    MAX_PUBLISHED,
+    Appended,
+    Dequeued,
+    Refused,
+    Relay,
+    StationEntry,
+    auth_payload,
+)
 
 from .line import ORIGIN, T0, Line, notice
 
@@ -203,7 +214,7 @@ def test_epoch_keys_must_be_signed_by_their_station():
     signed_by_b = pair.signed_public(line.sides["b"].identity)
     conn.receive_frame(encode_frame(Publish([signed_by_b])), line.now)
     assert [f.code for f in frames(conn)] == ["unknown-key"]
-    assert line.relay.epoch_keys[line.a.me.key_id] == ()
+    assert line.relay.epoch_keys[line.a.me.key_id] == {}
 
 
 def test_prove_refuses_nonsense_and_answers_past_the_log_with_an_empty_proof():
@@ -233,7 +244,7 @@ def test_restore_rebuilds_the_log_and_queues():
     restarted.restore(
         [(e.leaf_input, e.message_id, e.recipient) for e in appended],
         [(e.recipient, e.index, e.prev, e.envelope) for e in appended],
-        dict(line.relay.epoch_keys),
+        {k: line.relay.published(k) for k in line.relay.stations},
         None,
     )
     assert restarted.tree.root() == line.relay.tree.root()
@@ -241,3 +252,57 @@ def test_restore_rebuilds_the_log_and_queues():
     line.connect("b", relay=restarted)
     assert len(line.sides["b"].errors) == 0
     assert line.sides["b"].of(type(line.sides["b"].stored[0]))  # B authenticated with the restarted relay
+
+
+def _pairs(count: int, start=T0):
+    return [
+        EpochKeyPair(bytes([i]) * 96, start + timedelta(hours=i), start + timedelta(hours=i + 1))
+        for i in range(count)
+    ]
+
+
+def test_epoch_keys_accumulate_in_chunks_and_expire():
+    line = Line()
+    b = authenticated(line, "b")
+    frames(b)
+    a = authenticated(line, "a")
+    frames(a)
+    identity = line.sides["a"].identity
+    signed = [p.signed_public(identity) for p in _pairs(12)]
+    a.receive_frame(encode_frame(Publish(signed[:8])), line.now)
+    a.receive_frame(encode_frame(Publish(signed[8:])), line.now)
+    a.receive_frame(encode_frame(Publish(signed[:2])), line.now)  # again: nothing new to forward
+    assert len(line.relay.published(line.a.me.key_id)) == 12
+    forwarded = [f for f in frames(b) if isinstance(f, Keys)]
+    assert [len(f.keys) for f in forwarded] == [8, 4]
+    # Two hours later the first two have expired and are forgotten at the next publication.
+    later = line.now + timedelta(hours=2)
+    a.receive_frame(encode_frame(Publish(signed[11:])), later)
+    assert len(line.relay.published(line.a.me.key_id)) == 10
+    # A station connecting now gets them all, eight to a frame.
+    c = authenticated(line, "b")
+    assert [len(f.keys) for f in frames(c) if isinstance(f, Keys)] == [8, 2]
+
+
+def test_epoch_keys_kept_per_station_are_capped():
+    line = Line()
+    a = authenticated(line, "a")
+    frames(a)
+    identity = line.sides["a"].identity
+    signed = [p.signed_public(identity) for p in _pairs(MAX_PUBLISHED + 4)]
+    for start in range(0, len(signed), 8):
+        a.receive_frame(encode_frame(Publish(signed[start : start + 8])), line.now)
+    kept = line.relay.published(line.a.me.key_id)
+    assert len(kept) == MAX_PUBLISHED
+    assert kept[0] == signed[0]  # the soonest are kept
+
+
+def test_epoch_windows_are_aligned_and_expired_keys_are_erasable():
+    windows = epoch_windows(T0 + timedelta(minutes=30), timedelta(hours=1), 3)
+    assert windows[0] == (T0, T0 + timedelta(hours=1))
+    assert windows[-1][1] == T0 + timedelta(hours=3)
+    with pytest.raises(InvalidMessage):
+        epoch_windows(T0, timedelta(0))
+    pairs = _pairs(3)
+    assert erasable(pairs, T0 + timedelta(hours=1, days=7)) == [pairs[0].key_id]
+    assert erasable(pairs, T0 + timedelta(days=6)) == []
