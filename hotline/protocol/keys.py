@@ -62,9 +62,9 @@ __all__ = [
     "Signed",
     "check_key_file_mode",
     "decode_key_file",
+    "encode_key_file",
     "epoch_windows",
     "erasable",
-    "encode_key_file",
     "fingerprint",
     "format_fingerprint",
     "key_file_needs_passphrase",
@@ -85,8 +85,8 @@ ED25519: Final = "ed25519"
 PUBLIC_KEY_PREFIX: Final = "ed25519:"
 
 # A fingerprint or hash in JSON: lowercase hex, fixed length.
-Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
-Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}\\Z")]
+Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}\\Z")]
 
 MAX_SIGNATURES: Final = 4
 
@@ -138,7 +138,7 @@ class PublicKey:
         try:
             self._verify_key.verify(_labelled(label, payload), signature)
         except nacl.exceptions.BadSignatureError:
-            raise BadSignature(f"signature does not verify ({label.decode()})") from None
+            raise BadSignature(f"signature does not verify ({label.decode(errors='replace')})") from None
 
 
 def parse_public_key(text: str) -> PublicKey:
@@ -283,11 +283,21 @@ def encode_key_file(
     ``passphrase=None`` writes the seed in the clear, for an unattended timer
     that was explicitly allowed to run without one.
     """
+    if not 1 <= len(name) <= 64:
+        raise InvalidMessage("a key name is 1 to 64 characters")
     if passphrase is None:
         doc = KeyFile(KEY_FILE_KIND, 1, name, ED25519, key.public.raw, None, key.seed)
     else:
         if not passphrase:
             raise InvalidMessage("an empty passphrase protects nothing")
+        if len(salt) != nacl.pwhash.argon2id.SALTBYTES or len(nonce) != nacl.secret.SecretBox.NONCE_SIZE:
+            raise InvalidMessage("a key file needs a 16-byte salt and a 24-byte nonce, both random")
+        if not (
+            1 <= opslimit <= MAX_OPSLIMIT and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= MAX_MEMLIMIT
+        ):
+            raise InvalidMessage(
+                f"argon2id limits allowed: 1 to {MAX_OPSLIMIT} passes, up to {MAX_MEMLIMIT} bytes"
+            )
         kdf = Argon2id(opslimit, memlimit, salt)
         box = nacl.secret.SecretBox(_derive(passphrase, kdf))
         sealed = bytes(box.encrypt(key.seed, nonce))
@@ -366,9 +376,9 @@ class EpochKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         for t in (self.not_before, self.not_after):
             if t.utcoffset() is None or t.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
-                raise ValueError("epoch key times must be UTC")
+                raise InvalidMessage("epoch key times must be UTC")
         if self.not_after <= self.not_before:
-            raise ValueError("an epoch key's window must end after it starts")
+            raise InvalidMessage("an epoch key's window must end after it starts")
 
     @property
     def key_id(self) -> str:
@@ -448,6 +458,8 @@ def epoch_windows(
     window opens, however late a station connects.
     """
     step = int(length.total_seconds())
+    if now.utcoffset() is None:
+        raise InvalidMessage("epoch windows are cut from an aware UTC time")
     if step <= 0 or ahead < 1:
         raise InvalidMessage("an epoch lasts a positive time, and at least the current one is made")
     start = int(now.timestamp()) // step * step

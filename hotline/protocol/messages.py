@@ -70,10 +70,10 @@ Short = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT)]
 LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 Comment = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 # A language tag in the style of BCP 47 ("en", "tr", "ru", "zh-Hant").
-Lang = Annotated[str, msgspec.Meta(pattern="^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
+Lang = Annotated[str, msgspec.Meta(pattern="^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}\\Z")]
 # A notice reference: upper-case letters, digits and hyphens, never reused ("TUR-2026-000123").
-Ref = Annotated[str, msgspec.Meta(pattern="^[A-Z0-9][A-Z0-9-]{2,39}$")]
-Hash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+Ref = Annotated[str, msgspec.Meta(pattern="^[A-Z0-9][A-Z0-9-]{2,39}\\Z")]
+Hash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}\\Z")]
 Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 Distance = Annotated[float, msgspec.Meta(gt=0.0, le=10000.0)]
@@ -178,6 +178,17 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 
 
 @functools.cache
+def _datetime_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in _fields(cls) if _holds_datetime(f.type))
+
+
+def _holds_datetime(t: mi.Type) -> bool:
+    if isinstance(t, mi.UnionType):
+        return any(_holds_datetime(option) for option in t.types)
+    return isinstance(t, mi.DateTimeType)
+
+
+@functools.cache
 def _fields(cls: type) -> tuple[mi.Field, ...]:
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
@@ -193,10 +204,21 @@ class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """Base of every message part: immutable, strict, and checked when built."""
 
     def __post_init__(self) -> None:
+        cls = type(self)
+        name = cls.__name__
         if not _decoding.get():
-            name = type(self).__name__
-            for f in _fields(type(self)):
-                _check(getattr(self, f.name), f.type, f"{name}.{f.name}")
+            for f in _fields(cls):
+                value = getattr(self, f.name)
+                # An int given for a float field is stored as the float that decoding would give,
+                # so that a message encodes to the same bytes before and after a round trip.
+                if isinstance(f.type, mi.FloatType) and type(value) is int:
+                    value = float(value)
+                    msgspec.structs.force_setattr(self, f.name, value)
+                _check(value, f.type, f"{name}.{f.name}")
+        else:
+            # msgspec cannot require a UTC offset of a datetime; decoding checks it here.
+            for field_name in _datetime_fields(cls):
+                _check_utc(getattr(self, field_name), f"{name}.{field_name}")
         self._validate()
 
     def _validate(self) -> None:
@@ -374,13 +396,13 @@ class Ack(Message, frozen=True, tag="ack", tag_field="kind"):
 class Heartbeat(Message, frozen=True, tag="heartbeat", tag_field="kind"):
     """An end-to-end line test. ``checkpoint`` gossips the sender's latest cosigned checkpoint."""
 
-    probe: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    probe: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}\\Z")]
     checkpoint: Annotated[bytes, msgspec.Meta(max_length=MAX_CHECKPOINT)] | None = None
 
 
 class HeartbeatReply(Message, frozen=True, tag="heartbeat-reply", tag_field="kind"):
     answers: Hash
-    probe: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    probe: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}\\Z")]
     checkpoint: Annotated[bytes, msgspec.Meta(max_length=MAX_CHECKPOINT)] | None = None
 
 
@@ -397,6 +419,11 @@ def strict_decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str) -> T
         return decoder.decode(data)
     except msgspec.DecodeError as e:
         raise DecodeError(f"malformed {what}: {e}") from None
+    except UnicodeDecodeError:
+        # msgspec hands string bytes to Python unchecked: invalid UTF-8 surfaces here.
+        raise DecodeError(f"malformed {what}: not valid UTF-8") from None
+    except RecursionError:
+        raise DecodeError(f"malformed {what}: nested too deeply") from None
     finally:
         _decoding.reset(token)
 

@@ -1,0 +1,196 @@
+"""
+SQLite as hotline uses it: WAL, ``synchronous=FULL``, schema versions, and one writer with group commit.
+
+Everything hotline promises (an accepted submission, a stored delivery, the
+witness state) is committed with ``synchronous=FULL``: the commit returns only
+after the write-ahead log is on disk. The ``Writer`` runs all writes to one
+database on one thread, off the event loop, and puts every write that is
+waiting into the same transaction, so that many concurrent submissions share one
+fsync (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TypeVar
+
+__all__ = ["Migration", "Writer", "connect", "migrate"]
+
+T = TypeVar("T")
+Migration = str
+
+# How long a writer waits for another process's transaction before giving up (stations share a file).
+BUSY_TIMEOUT_MS: Final = 30_000
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open a database with the settings every hotline database uses."""
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], what: str) -> int:
+    """Bring the schema to the latest version, one migration per version, each in its own transaction.
+
+    ``PRAGMA user_version`` records the version. A database newer than this
+    program is refused rather than misread.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise RuntimeError(
+            f"the {what} database is at schema version {version}, newer than this hotline knows "
+            f"({len(migrations)}): upgrade hotline"
+        )
+    for number in range(version, len(migrations)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migrations[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(migrations)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; triggers hold semicolons inside BEGIN ... END."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()[:60]}")
+    return statements
+
+
+@dataclass
+class _Job:
+    work: Callable[[sqlite3.Connection], object]
+    future: asyncio.Future[object] | None
+    loop: asyncio.AbstractEventLoop | None
+    done: threading.Event | None = None
+    result: object = None
+    error: BaseException | None = None
+
+
+@dataclass
+class Stats:
+    """What the writer did, for the metrics: transactions, jobs, and the time commits took."""
+
+    transactions: int = 0
+    jobs: int = 0
+    commit_seconds: list[float] = field(default_factory=list)
+
+
+class Writer:
+    """One thread that performs every write to one database, many writes to a transaction."""
+
+    def __init__(self, path: Path, max_batch: int = 512) -> None:
+        self.conn = connect(path)
+        self.max_batch = max_batch
+        self.stats = Stats()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True)
+        self._thread.start()
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` inside a transaction shared with whatever else is waiting; return its result.
+
+        The result comes back only after the transaction is committed to disk.
+        If the transaction fails, every job in it gets the exception.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        self._jobs.put(_Job(work, future, loop))
+        return await future  # type: ignore[return-value]
+
+    def run_sync(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """The same from a thread without an event loop."""
+        job = _Job(work, None, None, threading.Event())
+        self._jobs.put(job)
+        assert job.done is not None
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread and close the database."""
+        self._jobs.put(None)
+        self._thread.join()
+        self.conn.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        conn = self.conn
+        error: BaseException | None = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                job.result = job.work(conn)
+            start = time.perf_counter()
+            conn.execute("COMMIT")
+            self.stats.commit_seconds.append(time.perf_counter() - start)
+            del self.stats.commit_seconds[:-1024]
+            self.stats.transactions += 1
+            self.stats.jobs += len(batch)
+        except BaseException as e:
+            error = e
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        for job in batch:
+            if error is not None:
+                job.error = error
+            if job.future is not None and job.loop is not None:
+                job.loop.call_soon_threadsafe(_settle, job)
+            elif job.done is not None:
+                job.done.set()
+
+
+def _settle(job: _Job) -> None:
+    future = job.future
+    assert future is not None
+    if future.cancelled():
+        return
+    if job.error is not None:
+        future.set_exception(job.error)
+    else:
+        future.set_result(job.result)
