@@ -64,7 +64,7 @@ from hotline.protocol.keys import (
     open_signed,
     sign,
 )
-from hotline.protocol.messages import Body, Message, strict_decode
+from hotline.protocol.messages import Body, Message, canonical_decode, strict_decode
 
 __all__ = [
     "MAX_STATEMENT",
@@ -231,7 +231,7 @@ def check_envelope(envelope: Envelope, stations: Mapping[str, PublicKey]) -> Che
 
     ``stations`` maps fingerprints (hex) to the pinned keys of the stations on the line.
     """
-    header = strict_decode(_HEADER_DECODER, envelope.header, "envelope header")
+    header = canonical_decode(_HEADER_DECODER, envelope.header, "envelope header")
     sender = stations.get(header.sender)
     if sender is None:
         raise UnknownKey("the envelope's sender is not a station on this line")
@@ -294,7 +294,7 @@ def open_envelope(
     statement_hash = hashlib.sha256(statement_bytes).hexdigest()
     if not hmac.compare_digest(statement_hash, header.statement):
         raise DecryptionFailed("the statement does not match the hash its envelope commits to")
-    statement = strict_decode(_STATEMENT_DECODER, statement_bytes, "statement")
+    statement = canonical_decode(_STATEMENT_DECODER, statement_bytes, "statement")
     if statement.sender != header.sender or statement.id != header.id:
         raise DecodeError("the statement's sender or id differs from its envelope header")
     if statement.recipient != me.key_id:

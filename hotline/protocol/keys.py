@@ -45,6 +45,7 @@ from hotline.protocol.exceptions import (
     UnknownKey,
     WrongPassphrase,
 )
+from hotline.protocol.messages import canonical_decode
 
 __all__ = [
     "AUTH_LABEL",
@@ -478,13 +479,13 @@ def erasable(pairs: Iterable[EpochKeyPair], now: datetime, grace: timedelta = DE
     return [pair.key_id for pair in pairs if pair.not_after + grace <= now]
 
 
+_EPOCH_KEY_DECODER: Final[msgspec.json.Decoder[EpochKey]] = msgspec.json.Decoder(EpochKey)
+
+
 def open_epoch_key(signed: Signed, station: PublicKey) -> EpochKey:
     """Verify a published epoch key against its station's pinned identity key and return it."""
     _, payload = open_signed(signed, EPOCH_KEY_LABEL, [station])
-    try:
-        key = msgspec.json.decode(payload, type=EpochKey)
-    except (msgspec.DecodeError, ValueError) as e:
-        raise DecodeError(f"malformed epoch key: {e}") from None
+    key = canonical_decode(_EPOCH_KEY_DECODER, payload, "epoch key")
     if not hmac.compare_digest(key.station, station.key_id):
         raise UnknownKey("the epoch key names another station than the one that signed it")
     key.hpke_public_key()

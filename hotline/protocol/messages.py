@@ -52,6 +52,7 @@ __all__ = [
     "Translation",
     "Vertical",
     "Window",
+    "canonical_decode",
     "decode_body",
     "encode",
     "strict_decode",
@@ -431,6 +432,21 @@ def strict_decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str) -> T
 def encode(value: object) -> bytes:
     """Canonical JSON: fields in declaration order, no spaces, defaults omitted only where msgspec omits."""
     return msgspec.json.encode(value)
+
+
+def canonical_decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str) -> T:
+    """Decode signed JSON, and refuse it unless it is exactly the bytes our encoder makes of it.
+
+    Signed bytes must have one meaning for every reader: no duplicate keys (which
+    parsers resolve differently), no whitespace, no alternative escapes or base64
+    spellings, fields in their declared order.
+    """
+    value = strict_decode(decoder, data, what)
+    if msgspec.json.encode(value) != data:
+        raise DecodeError(
+            f"malformed {what}: not in canonical form (fields in order, no spaces, no duplicates)"
+        )
+    return value
 
 
 def decode_body(data: bytes) -> Body:

@@ -701,3 +701,22 @@ def test_an_encoded_envelope_that_is_not_utf8_is_a_decode_error() -> None:
 def test_a_statement_that_is_not_utf8_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         open_b(hand_seal(SEALED.statement_bytes.replace(b"Convoy", b"Conv\xffy")))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda b: b.replace(b'"seq":1,', b'"seq":1,"seq":1,'), id="duplicate-key"),
+        pytest.param(lambda b: b.replace(b'"seq":1,', b'"seq": 1,'), id="whitespace"),
+        pytest.param(
+            lambda b: b.replace(b'"v":1,"sender"', b'"sender"', 1)[:-1] + b',"v":1}', id="field-order"
+        ),
+        pytest.param(lambda b: b.replace(b'"lang":"en"', b'"lang":"\\u0065n"'), id="escaped-letter"),
+    ],
+)
+def test_a_signed_statement_must_be_in_canonical_form(change: Any) -> None:
+    data = change(SEALED.statement_bytes)
+    assert data != SEALED.statement_bytes
+    # Same meaning, other bytes: refused, so that one signature has one reading for every verifier.
+    with pytest.raises(DecodeError, match="canonical"):
+        open_b(hand_seal(data))

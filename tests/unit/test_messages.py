@@ -42,6 +42,7 @@ from hotline.protocol.messages import (
     Vertical,
     Window,
     _check,
+    canonical_decode,
     decode_body,
     encode,
     iter_points,
@@ -525,11 +526,14 @@ def test_malformed_json_is_a_decode_error(data: bytes) -> None:
         decode_body(data)
 
 
-def test_a_duplicated_field_takes_the_last_value() -> None:
-    # Documented, not endorsed: msgspec (like Python's json) keeps the last of duplicated names. The
-    # signed statement bytes are the evidence, so a verifier whose parser keeps the first would read
-    # another message from the same signature; a stricter decoder would refuse duplicates.
-    assert decode_body(b'{"kind":"text","lang":"en","body":"x","body":"y"}') == FreeText(lang="en", body="y")
+def test_a_duplicated_field_takes_the_last_value_unless_canonical_form_is_required() -> None:
+    # msgspec (like Python's json) keeps the last of duplicated names; what is signed is therefore
+    # decoded with canonical_decode, which refuses anything but the encoder's own bytes.
+    data = b'{"kind":"text","lang":"en","body":"x","body":"y"}'
+    assert decode_body(data) == FreeText(lang="en", body="y")
+    with pytest.raises(DecodeError, match="canonical"):
+        canonical_decode(msgspec.json.Decoder(FreeText), data, "text")
+    assert canonical_decode(msgspec.json.Decoder(FreeText), encode(FreeText(lang="en", body="y")), "text")
 
 
 def test_a_decode_error_is_remote_not_local() -> None:
