@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, TypeAlias
 
@@ -165,10 +165,9 @@ class Authenticated:
 
 @dataclass(frozen=True)
 class MessageSent:
-    """A sealed message and the state after it: store it in the outbox before it is submitted."""
+    """A sealed message: store it in the outbox before it is submitted."""
 
     sealed: Sealed
-    state: StationState
 
 
 @dataclass(frozen=True)
@@ -191,14 +190,13 @@ class SubmissionRefused:
 
 @dataclass(frozen=True)
 class MessageReceived:
-    """A verified message from the peer, with the state after it: store it before confirming."""
+    """A verified message from the peer: store it before confirming."""
 
     index: int
     opened: Opened
     envelope: Envelope
     checkpoint: bytes
     inclusion: list[bytes]
-    state: StationState
 
 
 @dataclass(frozen=True)
@@ -366,7 +364,7 @@ class Station:
             self.open_notices[sealed.statement_hash] = (body, now, None)
         elif isinstance(body, Heartbeat):
             self.heartbeats[body.probe] = now
-        self._events.append(MessageSent(sealed, self._snapshot()))
+        self._events.append(MessageSent(sealed))
         if self.authenticated:
             self._send(Submit(sealed.envelope))
         return sealed
@@ -398,9 +396,6 @@ class Station:
 
     def _send(self, frame: StationFrame) -> None:
         self._out.append(encode_frame(frame))
-
-    def _snapshot(self) -> StationState:
-        return replace(self.state, recent=dict(self.state.recent))
 
     def _challenge(self, frame: Challenge) -> None:
         relay = self.config.relay_key
@@ -457,9 +452,7 @@ class Station:
         state.recent[opened.statement.seq] = (opened.statement_hash, frame.index)
         state.recent.pop(opened.statement.seq - RECENT, None)
         self._events.append(
-            MessageReceived(
-                frame.index, opened, frame.envelope, frame.head.checkpoint, frame.inclusion, self._snapshot()
-            )
+            MessageReceived(frame.index, opened, frame.envelope, frame.head.checkpoint, frame.inclusion)
         )
         self._send(Confirm(frame.index))
         self._react(opened, now)
