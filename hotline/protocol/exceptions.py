@@ -32,6 +32,7 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     │   │   └── ChainBroken           the hash chain does not link
     │   ├── SplitView                 the relay showed two inconsistent histories
     │   ├── AuthenticationFailed      the challenge was not answered correctly
+    │   ├── RateLimited               more submissions per second than allowed
     │   └── Refused                   the relay refused what we sent
     └── KeyFileError                  a key file cannot be used
         ├── InsecureKeyFile           readable by group or others
@@ -62,6 +63,7 @@ __all__ = [
     "LocalProtocolError",
     "NoEpochKey",
     "ProofError",
+    "RateLimited",
     "Refused",
     "RemoteProtocolError",
     "ReorderedMessage",
@@ -246,6 +248,12 @@ class AuthenticationFailed(RemoteProtocolError):
     """The authentication challenge was not answered correctly."""
 
     code = "auth-failed"
+
+
+class RateLimited(RemoteProtocolError):
+    """More submissions per second than the relay allows one station: slow down and resubmit."""
+
+    code = "rate-limited"
 
 
 class Refused(RemoteProtocolError):

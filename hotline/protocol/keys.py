@@ -33,8 +33,9 @@ import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 import nacl.signing
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hotline.protocol.exceptions import (
     BadSignature,
@@ -70,9 +71,11 @@ __all__ = [
     "format_fingerprint",
     "key_file_needs_passphrase",
     "open_epoch_key",
+    "open_epoch_seed",
     "open_signed",
     "parse_public_key",
     "public_key_of_file",
+    "seal_epoch_seed",
     "sign",
 ]
 
@@ -477,6 +480,30 @@ def erasable(pairs: Iterable[EpochKeyPair], now: datetime, grace: timedelta = DE
     still be read; after it, what was sealed to the key is unreadable for good.
     """
     return [pair.key_id for pair in pairs if pair.not_after + grace <= now]
+
+
+EPOCH_STORAGE_LABEL: Final = b"hotline/v1/epoch-key-storage"
+
+
+def _storage_box(identity: IdentityKey) -> nacl.secret.SecretBox:
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=EPOCH_STORAGE_LABEL)
+    return nacl.secret.SecretBox(kdf.derive(identity.seed))
+
+
+def seal_epoch_seed(identity: IdentityKey, pair: EpochKeyPair, nonce: bytes) -> bytes:
+    """An epoch key's seed, encrypted under a key derived from the identity key, for the station's store.
+
+    A copy of the store alone (a backup, say) then reveals no epoch key: it also
+    takes the identity key, which the key file protects with its passphrase.
+    """
+    return bytes(_storage_box(identity).encrypt(pair.seed, nonce))
+
+
+def open_epoch_seed(identity: IdentityKey, sealed: bytes) -> bytes:
+    try:
+        return bytes(_storage_box(identity).decrypt(sealed))
+    except nacl.exceptions.CryptoError:
+        raise KeyFileError("a stored epoch key does not open with this identity key") from None
 
 
 _EPOCH_KEY_DECODER: Final[msgspec.json.Decoder[EpochKey]] = msgspec.json.Decoder(EpochKey)

@@ -79,6 +79,7 @@ __all__ = [
     "RelayEvent",
     "StationEntry",
     "auth_payload",
+    "log_origin",
 ]
 
 # How many deliveries may wait for confirmation on one connection before the relay holds back more.
@@ -152,6 +153,15 @@ class Refused:
 
 
 RelayEvent: TypeAlias = Appended | Dequeued | CheckpointSigned | Cosignature | EpochKeysPublished | Refused
+
+
+def log_origin(relay: PublicKey) -> str:
+    """The origin line of the relay's checkpoints, which is also the name its signature goes by.
+
+    It follows from the relay's key, so a station that pinned the key knows the
+    origin without being told, and two relays can never share one.
+    """
+    return f"hotline/relay/{relay.key_id[:32]}"
 
 
 def auth_payload(relay: PublicKey, nonce: bytes, station: PublicKey) -> bytes:

@@ -217,8 +217,16 @@ class HeartbeatAnswered:
 
 @dataclass(frozen=True)
 class HeadAdvanced:
+    """A newer checkpoint that extends the last one we verified (of size ``previous``, 0 if none).
+
+    With the consistency proof, the chain of heads a station stores shows on its
+    own that the relay's log only grew.
+    """
+
     checkpoint: bytes
     size: int
+    previous: int
+    consistency: list[bytes]
 
 
 @dataclass(frozen=True)
@@ -580,7 +588,8 @@ class Station:
         self._head = cp
         self.state.head = head.checkpoint
         self._remember(cp, head.checkpoint)
-        self._events.append(HeadAdvanced(head.checkpoint, cp.size))
+        previous = current.size if current is not None else 0
+        self._events.append(HeadAdvanced(head.checkpoint, cp.size, previous, list(head.consistency)))
         return cp
 
     def _remember(self, cp: notes.Checkpoint, note: bytes) -> None:

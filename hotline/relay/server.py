@@ -1,0 +1,378 @@
+"""
+The relay server: WebSockets over TLS 1.3 around the relay state machine.
+
+This module only moves bytes and keeps the promises of the durability
+contract (``hotline.protocol.relay``): events go to the store's writer, which
+commits many connections' events in one transaction; only when a commit is on
+disk does the relay answer ``accepted`` or deliver. It also enforces the limits
+of DESIGN section 10, answers ``GET /healthz`` and ``GET /metrics``, and shuts
+down cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import os
+import signal
+import ssl
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from hotline.protocol.exceptions import RateLimited
+from hotline.protocol.keys import IdentityKey
+from hotline.protocol.relay import Appended, Connection, Dequeued, Refused, Relay, RelayEvent, log_origin
+from hotline.relay.setup import RelayConfig, load_config
+from hotline.store.keyfiles import load_identity
+from hotline.store.relay import RelayStore
+from hotline.store.sqlite import Writer
+
+__all__ = ["RelayServer", "run"]
+
+log = logging.getLogger("hotline.relay")
+
+# Close codes (RFC 6455 section 7.4.1; 4000-4999 are ours).
+POLICY_VIOLATION: Final = 1008
+TRY_AGAIN_LATER: Final = 1013
+AUTH_TIMEOUT: Final = 4001
+# How long writes that promise nothing may wait to share a commit.
+LAZY_SECONDS: Final = 0.05
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, event, and whatever the call passed in ``extra``."""
+
+    RESERVED: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in self.RESERVED})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+@dataclass
+class _Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.connections = Gauge("hotline_relay_connections", "Open connections.", ["state"], registry=r)
+        self.connections_total = Counter("hotline_relay_connections", "Connections opened.", registry=r)
+        self.accepted = Counter("hotline_relay_accepted", "Envelopes logged.", ["sender"], registry=r)
+        self.delivered = Counter(
+            "hotline_relay_delivered", "Deliveries confirmed.", ["recipient"], registry=r
+        )
+        self.refused = Counter(
+            "hotline_relay_refused", "Inputs refused, by error code.", ["code"], registry=r
+        )
+        self.queue_depth = Gauge("hotline_relay_queue_depth", "Envelopes waiting.", ["station"], registry=r)
+        self.log_size = Gauge("hotline_relay_log_size", "Entries in the log.", registry=r)
+        self.commit_seconds = Histogram(
+            "hotline_relay_commit_seconds",
+            "Time to commit one group of writes to disk.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+        self.commit_jobs = Histogram(
+            "hotline_relay_commit_group_size",
+            "Writes that shared one commit.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
+
+
+class _TokenBucket:
+    """Submissions per second per station, with a burst allowance."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class _Link:
+    """A WebSocket and its protocol connection, with the task that writes what the protocol queued."""
+
+    def __init__(self, ws: ServerConnection, conn: Connection) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.wake = asyncio.Event()
+        self.address = ws.remote_address[0] if ws.remote_address else "?"
+
+    async def write(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            for frame in self.conn.data_to_send():
+                await self.ws.send(frame.decode("utf-8"))
+            if self.conn.closing:
+                await self.ws.close(POLICY_VIOLATION, "refused")
+                return
+
+
+class RelayServer:
+    """The relay's process: state machine, store writer, WebSocket server."""
+
+    def __init__(self, directory: Path, config: RelayConfig, identity: IdentityKey) -> None:
+        self.directory = directory
+        self.config = config
+        self.limits = config.limits
+        self.store = RelayStore(directory / "relay.db")
+        self.relay = Relay(identity, log_origin(identity.public), config.roster(), os.urandom)
+        restored = self.store.load()
+        self.relay.restore(restored.leaves, restored.queued, restored.epoch_keys, restored.cosigned)
+        self.writer = Writer(directory / "relay.db")
+        self.metrics = _Metrics()
+        self.links: dict[Connection, _Link] = {}
+        self.per_address: defaultdict[str, int] = defaultdict(int)
+        self.buckets: dict[str, _TokenBucket] = {}
+        self.server: Server | None = None
+        self.failed: BaseException | None = None
+        self.lazy: list[RelayEvent] = []
+        self.lazy_timer: asyncio.TimerHandle | None = None
+        size, depth = self.store.counts()
+        self.metrics.log_size.set(size)
+        for entry in self.relay.stations.values():
+            self.metrics.queue_depth.labels(entry.name).set(depth.get(entry.key.key_id, 0))
+
+    # --- HTTP side: health, metrics, connection limits ---
+
+    def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/healthz":
+            body = json.dumps({"status": "ok", "log_size": self.relay.durable_size}) + "\n"
+            return ws.respond(http.HTTPStatus.OK, body)
+        if request.path == "/metrics":
+            response = ws.respond(http.HTTPStatus.OK, "")
+            response.body = generate_latest(self.metrics.registry)
+            response.headers = Headers({"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+            response.headers["Content-Length"] = str(len(response.body))
+            return response
+        address = ws.remote_address[0] if ws.remote_address else "?"
+        if self.per_address[address] >= self.limits.connections_per_address:
+            self.metrics.refused.labels("too-many-connections").inc()
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections from this address\n")
+        return None
+
+    # --- WebSocket side ---
+
+    async def handler(self, ws: ServerConnection) -> None:
+        now = datetime.now(UTC)
+        conn = self.relay.connect(now)
+        link = _Link(ws, conn)
+        self.links[conn] = link
+        self.per_address[link.address] += 1
+        self.metrics.connections_total.inc()
+        self.metrics.connections.labels("unauthenticated").inc()
+        writer = asyncio.create_task(link.write())
+        link.wake.set()
+        authenticated = False
+        try:
+            async with asyncio.timeout(self.limits.unauthenticated_seconds) as deadline:
+                async for message in ws:
+                    data = message.encode("utf-8") if isinstance(message, str) else message
+                    if conn.station is not None and not self._admit(conn, data):
+                        continue
+                    conn.receive_frame(data, datetime.now(UTC))
+                    if not authenticated and conn.station is not None:
+                        authenticated = True
+                        deadline.reschedule(None)
+                        self._authenticated(link)
+                    self._after_input()
+                    if conn.closing:
+                        break
+        except TimeoutError:
+            self.metrics.refused.labels("auth-timeout").inc()
+            log.info("closed a connection that did not authenticate in time", extra={"address": link.address})
+            await ws.close(AUTH_TIMEOUT, "authenticate within the time allowed")
+        except ConnectionClosed:
+            pass
+        finally:
+            if ws.close_code == 1009:
+                self.metrics.refused.labels("frame-too-large").inc()
+            self.relay.disconnect(conn)
+            del self.links[conn]
+            self.per_address[link.address] -= 1
+            if not self.per_address[link.address]:
+                del self.per_address[link.address]
+            self.metrics.connections.labels("authenticated" if authenticated else "unauthenticated").dec()
+            if conn.closing:
+                link.wake.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer, 5)
+            writer.cancel()
+
+    def _authenticated(self, link: _Link) -> None:
+        conn = link.conn
+        assert conn.station is not None
+        name = self.relay.stations[conn.station].name
+        same = sum(1 for c in self.links if c.station == conn.station)
+        self.metrics.connections.labels("unauthenticated").dec()
+        self.metrics.connections.labels("authenticated").inc()
+        if same > self.limits.connections_per_station:
+            conn.closing = True
+            self.metrics.refused.labels("too-many-connections").inc()
+        log.info("station authenticated", extra={"station": name, "address": link.address})
+
+    def _admit(self, conn: Connection, data: bytes) -> bool:
+        """The submission rate limit: over it, a refusal and nothing else."""
+        if not data.startswith(b'{"type":"submit"'):
+            return True
+        assert conn.station is not None
+        bucket = self.buckets.get(conn.station)
+        if bucket is None:
+            bucket = self.buckets[conn.station] = _TokenBucket(
+                self.limits.submissions_per_second, self.limits.submission_burst
+            )
+        if bucket.take():
+            return True
+        conn.refuse(RateLimited("too many submissions per second: slow down and resubmit"), None)
+        self._after_input()
+        return False
+
+    def _after_input(self) -> None:
+        """Send what the protocol stored to the writer, then wake every connection that has frames."""
+        events = self.relay.events()
+        storable = [e for e in events if not isinstance(e, Refused)]
+        for e in events:
+            if isinstance(e, Refused):
+                self.metrics.refused.labels(e.code).inc()
+        if any(isinstance(e, Appended) for e in storable):
+            # Entries to log: commit now, with whatever else is waiting.
+            batch, self.lazy = self.lazy + storable, []
+            size = self.relay.size
+            task = asyncio.ensure_future(self.writer.run(lambda c: RelayStore.apply(c, batch)))
+            task.add_done_callback(lambda t: self._committed(t, size, batch))
+        elif storable:
+            # Checkpoints, cosignatures, confirmations and keys promise nothing to anyone yet: they
+            # ride with the next commit, or one a moment later, instead of costing an fsync each.
+            self.lazy.extend(storable)
+            if self.lazy_timer is None:
+                self.lazy_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self._flush_lazy)
+        self._wake()
+
+    def _flush_lazy(self) -> None:
+        self.lazy_timer = None
+        if self.lazy:
+            batch, self.lazy = self.lazy, []
+            size = self.relay.size
+            task = asyncio.ensure_future(self.writer.run(lambda c: RelayStore.apply(c, batch)))
+            task.add_done_callback(lambda t: self._committed(t, size, batch))
+
+    def _committed(self, task: asyncio.Future[None], size: int, events: list[RelayEvent]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            # The disk refused a write: nothing more can be promised. Stop, so that a restart
+            # resumes from what is committed, rather than answering from memory.
+            self.failed = task.exception() if not task.cancelled() else RuntimeError("commit cancelled")
+            log.critical("the store failed to commit: stopping", exc_info=self.failed)
+            if self.server is not None:
+                self.server.close()
+            return
+        self.relay.durable(size)
+        for e in events:
+            if isinstance(e, Appended):
+                self.metrics.accepted.labels(self.relay.stations[e.sender].name).inc()
+                self.metrics.queue_depth.labels(self.relay.stations[e.recipient].name).inc()
+            elif isinstance(e, Dequeued):
+                self.metrics.delivered.labels(self.relay.stations[e.recipient].name).inc()
+                self.metrics.queue_depth.labels(self.relay.stations[e.recipient].name).dec()
+        self.metrics.log_size.set(self.relay.durable_size)
+        stats = self.writer.stats
+        if stats.commit_seconds:
+            self.metrics.commit_seconds.observe(stats.commit_seconds[-1])
+        self._after_input()
+
+    def _wake(self) -> None:
+        for link in self.links.values():
+            link.wake.set()
+
+    # --- running ---
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.load_cert_chain(self.directory / "tls.crt", self.directory / "tls.key")
+        return context
+
+    async def serve(self, ready: Callable[[int], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then close connections, finish writing and stop."""
+        stop = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+
+        def stopping() -> None:
+            if not stop.done():
+                stop.set_result(None)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping)
+        async with serve(
+            self.handler,
+            self.config.host,
+            self.config.port,
+            ssl=self.ssl_context(),
+            compression=None,
+            max_size=self.limits.frame_bytes,
+            process_request=self.process_request,
+            server_header=None,
+            logger=logging.getLogger("hotline.relay.websockets"),
+        ) as server:
+            self.server = server
+            port = next(iter(server.sockets)).getsockname()[1]
+            log.info(
+                "relay serving",
+                extra={"host": self.config.host, "port": port, "log_size": self.relay.durable_size},
+            )
+            if ready is not None:
+                ready(port)
+            closed = asyncio.ensure_future(server.wait_closed())
+            await asyncio.wait([stop, closed], return_when=asyncio.FIRST_COMPLETED)
+            log.info("relay stopping")
+        self._flush_lazy()
+        await asyncio.to_thread(self.writer.close)
+        log.info("relay stopped", extra={"log_size": self.relay.durable_size})
+        if self.failed is not None:
+            raise self.failed
+
+
+def run(directory: Path, passphrase: bytes | None, port_file: Path | None = None) -> None:
+    """``hotline relay serve``: load the directory, then serve until told to stop."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    config = load_config(directory)
+    _, identity = load_identity(directory / "relay.key", passphrase)
+    server = RelayServer(directory, config, identity)
+
+    def ready(port: int) -> None:
+        if port_file is not None:
+            port_file.write_text(f"{port}\n", encoding="ascii")
+
+    asyncio.run(server.serve(ready))
