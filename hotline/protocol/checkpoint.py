@@ -399,9 +399,7 @@ def sign_checkpoint(cp: Checkpoint, name: str, key: SigningKey) -> bytes:
     return Note(body, (sign_note(body, name, key),)).encode()
 
 
-def open_checkpoint(
-    data: bytes, origin: str, log_name: str, log_public_key: bytes
-) -> tuple[Checkpoint, Note]:
+def open_checkpoint(data: bytes, origin: str, log_name: str, log_public_key: bytes) -> tuple[Checkpoint, Note]:
     """Parse a signed checkpoint, verify the log's signature, and check it is for ``origin``.
 
     The signature is checked before the text is interpreted. Other signature

@@ -190,18 +190,12 @@ def seal(identity: IdentityKey, peer: PublicKey, epoch_key: EpochKey, statement:
         )
     statement_bytes = msgspec.json.encode(statement)
     if len(statement_bytes) > MAX_STATEMENT:
-        raise InvalidMessage(
-            f"the statement is {len(statement_bytes)} bytes, over the limit of {MAX_STATEMENT}"
-        )
+        raise InvalidMessage(f"the statement is {len(statement_bytes)} bytes, over the limit of {MAX_STATEMENT}")
     statement_hash = hashlib.sha256(statement_bytes).hexdigest()
     signed_statement = msgspec.json.encode(sign(identity, STATEMENT_LABEL, statement_bytes))
-    header = Header(
-        1, SUITE, statement.id, statement.sender, statement.recipient, epoch_key.key_id, statement_hash
-    )
+    header = Header(1, SUITE, statement.id, statement.sender, statement.recipient, epoch_key.key_id, statement_hash)
     header_bytes = msgspec.json.encode(header)
-    sealed = _HPKE.encrypt(
-        signed_statement, epoch_key.hpke_public_key(), info=HPKE_INFO_LABEL + b"\x00" + header_bytes
-    )
+    sealed = _HPKE.encrypt(signed_statement, epoch_key.hpke_public_key(), info=HPKE_INFO_LABEL + b"\x00" + header_bytes)
     signature = identity.sign(ENVELOPE_LABEL, _envelope_message(header_bytes, sealed))
     envelope = Envelope(header_bytes, sealed, [Signature(ED25519, identity.public.key_id, signature)])
     return Sealed(
@@ -244,9 +238,7 @@ def check_envelope(envelope: Envelope, stations: Mapping[str, PublicKey]) -> Che
         [sender],
     )
     signature = next(s.sig for s in envelope.signatures if s.alg == ED25519 and s.key == signer.key_id)
-    return Checked(
-        envelope, header, sender, recipient, leaf_input(envelope.header, envelope.sealed, signature)
-    )
+    return Checked(envelope, header, sender, recipient, leaf_input(envelope.header, envelope.sealed, signature))
 
 
 @dataclass(frozen=True)
@@ -286,9 +278,7 @@ def open_envelope(
             envelope.sealed, pair.hpke_private_key(), info=HPKE_INFO_LABEL + b"\x00" + envelope.header
         )
     except (InvalidTag, ValueError):
-        raise DecryptionFailed(
-            "the envelope does not decrypt: its ciphertext or header was altered"
-        ) from None
+        raise DecryptionFailed("the envelope does not decrypt: its ciphertext or header was altered") from None
     signed = strict_decode(_SIGNED_DECODER, signed_bytes, "signed statement")
     _, statement_bytes = open_signed(signed, STATEMENT_LABEL, [peer])
     statement_hash = hashlib.sha256(statement_bytes).hexdigest()
@@ -305,7 +295,5 @@ def open_envelope(
             f"{pair.not_before:%Y-%m-%dT%H:%M:%SZ} to {pair.not_after:%Y-%m-%dT%H:%M:%SZ}"
         )
     if statement.created - now > max_skew:
-        raise ClockSkew(
-            f"the statement is dated {statement.created - now} in the future: check both stations' clocks"
-        )
+        raise ClockSkew(f"the statement is dated {statement.created - now} in the future: check both stations' clocks")
     return Opened(statement, statement_bytes, statement_hash, signed_bytes, header, checked.leaf_input)

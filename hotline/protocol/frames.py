@@ -188,9 +188,7 @@ class Proof(_Frame, frozen=True, tag="proof"):
 
 
 StationFrame: TypeAlias = Hello | Submit | Confirm | Cosign | Publish | Prove
-RelayFrame: TypeAlias = (
-    Challenge | Welcome | Accepted | Refusal | Deliver | CheckpointFrame | Cosigned | Keys | Proof
-)
+RelayFrame: TypeAlias = Challenge | Welcome | Accepted | Refusal | Deliver | CheckpointFrame | Cosigned | Keys | Proof
 Frame: TypeAlias = StationFrame | RelayFrame
 
 _STATION_DECODER: Final[msgspec.json.Decoder[StationFrame]] = msgspec.json.Decoder(StationFrame)

@@ -268,9 +268,7 @@ class KeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 def check_key_file_mode(mode: int) -> None:
     """Refuse a private key file that its group or others can read or write (``stat().st_mode``)."""
     if mode & 0o077:
-        raise InsecureKeyFile(
-            f"the key file is accessible to others (mode {mode & 0o777:o}): run 'chmod 600' on it"
-        )
+        raise InsecureKeyFile(f"the key file is accessible to others (mode {mode & 0o777:o}): run 'chmod 600' on it")
 
 
 def encode_key_file(
@@ -296,12 +294,8 @@ def encode_key_file(
             raise InvalidMessage("an empty passphrase protects nothing")
         if len(salt) != nacl.pwhash.argon2id.SALTBYTES or len(nonce) != nacl.secret.SecretBox.NONCE_SIZE:
             raise InvalidMessage("a key file needs a 16-byte salt and a 24-byte nonce, both random")
-        if not (
-            1 <= opslimit <= MAX_OPSLIMIT and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= MAX_MEMLIMIT
-        ):
-            raise InvalidMessage(
-                f"argon2id limits allowed: 1 to {MAX_OPSLIMIT} passes, up to {MAX_MEMLIMIT} bytes"
-            )
+        if not (1 <= opslimit <= MAX_OPSLIMIT and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= MAX_MEMLIMIT):
+            raise InvalidMessage(f"argon2id limits allowed: 1 to {MAX_OPSLIMIT} passes, up to {MAX_MEMLIMIT} bytes")
         kdf = Argon2id(opslimit, memlimit, salt)
         box = nacl.secret.SecretBox(_derive(passphrase, kdf))
         sealed = bytes(box.encrypt(key.seed, nonce))

@@ -259,14 +259,10 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     hashes = _check_proof(proof, inner + border, "inclusion proof")
     got = _chain_border(_chain_inner(leaf, hashes[:inner], index), hashes[inner:])
     if not hmac.compare_digest(got, want_root):
-        raise ProofError(
-            f"inclusion proof of leaf {index} does not lead to the root of the tree of size {size}"
-        )
+        raise ProofError(f"inclusion proof of leaf {index} does not lead to the root of the tree of size {size}")
 
 
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """Check that the tree of ``old_size`` leaves and ``old_root`` is a prefix of the newer one.
 
     This is the RFC 9162 section 2.1.4.2 check, with the proof length fixed
@@ -276,9 +272,7 @@ def verify_consistency(
     old_size = _check_size(old_size, "old tree size")
     new_size = _check_size(new_size, "new tree size")
     if old_size == 0:
-        raise ProofError(
-            "a consistency proof from the empty tree proves nothing; start from a signed checkpoint"
-        )
+        raise ProofError("a consistency proof from the empty tree proves nothing; start from a signed checkpoint")
     if old_size > new_size:
         raise ProofError(f"the old tree size {old_size} is larger than the new one {new_size}")
     old = _check_hash(old_root, "old root")

@@ -159,9 +159,7 @@ def _check_range(value: float, t: mi.IntType | mi.FloatType, path: str) -> None:
         and (t.lt is None or value < t.lt)
     )
     if not ok:
-        bounds = [
-            f"{op} {b}" for op, b in ((">=", t.ge), ("<=", t.le), (">", t.gt), ("<", t.lt)) if b is not None
-        ]
+        bounds = [f"{op} {b}" for op, b in ((">=", t.ge), ("<=", t.le), (">", t.gt), ("<", t.lt)) if b is not None]
         raise _fail(path, f"{value} is out of range ({', '.join(bounds)})")
 
 
@@ -443,9 +441,7 @@ def canonical_decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str) -
     """
     value = strict_decode(decoder, data, what)
     if msgspec.json.encode(value) != data:
-        raise DecodeError(
-            f"malformed {what}: not in canonical form (fields in order, no spaces, no duplicates)"
-        )
+        raise DecodeError(f"malformed {what}: not in canonical form (fields in order, no spaces, no duplicates)")
     return value
 
 

@@ -238,9 +238,7 @@ class Relay:
         for station, signed_keys in epoch_keys.items():
             entry = self.stations[station]
             self.epoch_keys[station] = {
-                key.key_id: (signed, key)
-                for signed in signed_keys
-                for key in [open_epoch_key(signed, entry.key)]
+                key.key_id: (signed, key) for signed in signed_keys for key in [open_epoch_key(signed, entry.key)]
             }
         self.cosigned = cosigned
         if self.durable_size:
@@ -397,9 +395,7 @@ class Connection:
             return
         message_id = checked.header.id
         if not hmac.compare_digest(checked.header.sender, self.station or ""):
-            self.refuse(
-                WrongSender("the envelope's sender is not the station on this connection"), message_id
-            )
+            self.refuse(WrongSender("the envelope's sender is not the station on this connection"), message_id)
             return
         existing = relay.ids.get(message_id)
         if existing is not None:
@@ -483,8 +479,7 @@ class Connection:
         cosigs[self.station] = signature
         cosigned = None
         if len(cosigs) == len(relay.stations) and (
-            relay.cosigned is None
-            or notes.Checkpoint.parse(notes.parse_note(relay.cosigned).text).size < frame.size
+            relay.cosigned is None or notes.Checkpoint.parse(notes.parse_note(relay.cosigned).text).size < frame.size
         ):
             cosigned = notes.add_signatures(note, *(cosigs[k] for k in sorted(cosigs))).encode()
             relay.cosigned = cosigned

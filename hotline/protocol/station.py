@@ -46,10 +46,10 @@ from hotline.protocol.exceptions import (
     NoEpochKey,
     ProofError,
     Refused,
+    RemoteProtocolError,
     ReorderedMessage,
     ReplayedMessage,
     SplitView,
-    StateError,
     UnknownKey,
     error_for_code,
 )
@@ -121,9 +121,7 @@ RECENT: Final = 1024
 SEEN: Final = 256
 
 
-def deadline(
-    precedence: str, created: datetime, deadlines: Mapping[str, int] = DEFAULT_DEADLINES
-) -> datetime:
+def deadline(precedence: str, created: datetime, deadlines: Mapping[str, int] = DEFAULT_DEADLINES) -> datetime:
     """When an acknowledgement of a notice of this precedence is due."""
     return created + timedelta(seconds=deadlines[precedence])
 
@@ -247,7 +245,9 @@ class Logged:
 
 @dataclass(frozen=True)
 class PeerKeys:
-    keys: tuple[Signed, ...]
+    """The peer's epoch keys as it signed them, each with what they say once verified."""
+
+    keys: tuple[tuple[Signed, EpochKey], ...]
 
 
 StationEvent: TypeAlias = (
@@ -291,19 +291,32 @@ class Station:
         self.random = random
         self.me = config.identity.public
         self.authenticated = False
+        # Whether the relay should deliver to this connection (a one-shot sender need not receive).
+        self.receive = True
         self.unaccepted: dict[str, Sealed] = {}
         self.open_notices: dict[str, tuple[Notice, datetime, AckLevel | None]] = {}
         self.heartbeats: dict[str, datetime] = {}
         self.pending_acks: list[Ack | HeartbeatReply] = []
         self.published: list[Signed] = []
         self._head: notes.Checkpoint | None = None
+        self._head_note: bytes | None = None
         self._seen: dict[int, tuple[bytes, bytes]] = {}
         self._comparisons: dict[tuple[int, int], _Comparison] = {}
         self._events: list[StationEvent] = []
         self._out: list[bytes] = []
-        if state.head is not None:
+        self.resume(state)
+
+    def resume(self, state: StationState, owed: list[Ack | HeartbeatReply] | None = None) -> None:
+        """Continue from a state read back from the store (another process may have moved it on)."""
+        if state.head is None:
+            self._head = None
+        elif self._head is None or state.head != self._head_note:
             self._head = self._open_checkpoint(state.head)
             self._remember(self._head, state.head)
+        self._head_note = state.head
+        self.state = state
+        if owed is not None:
+            self.pending_acks = list(owed)
 
     # --- the I/O layer's side ---
 
@@ -327,7 +340,7 @@ class Station:
         if isinstance(frame, Challenge):
             self._challenge(frame)
         elif not self.authenticated and not isinstance(frame, Welcome | Refusal):
-            raise StateError(f"the relay sent {type(frame).__name__} before authentication")
+            raise RemoteProtocolError(f"the relay sent {type(frame).__name__} before authentication")
         elif isinstance(frame, Welcome):
             self._welcome(frame, now)
         elif isinstance(frame, Accepted):
@@ -391,6 +404,15 @@ class Station:
         for start in range(0, len(self.published), MAX_KEYS):
             self._send(Publish(self.published[start : start + MAX_KEYS]))
 
+    def resubmit(self, before: datetime) -> int:
+        """Submit again what the relay has not yet accepted and was sealed before ``before``, same ids."""
+        if not self.authenticated:
+            return 0
+        stale = [s for s in self.unaccepted.values() if s.statement.created < before]
+        for sealed in sorted(stale, key=lambda s: s.statement.seq):
+            self._send(Submit(sealed.envelope))
+        return len(stale)
+
     def overdue(self, now: datetime) -> list[tuple[str, Notice, datetime]]:
         """Our notices past their acknowledgement deadline without READ_UNDERSTOOD, CONFLICT or UNABLE."""
         late = []
@@ -411,7 +433,7 @@ class Station:
             raise UnknownKey("the relay's key is not the pinned one: check --relay-key")
         signature = self.config.identity.sign(AUTH_LABEL, auth_payload(relay, frame.nonce, self.me))
         size = self._head.size if self._head is not None else 0
-        self._send(Hello(self.me.key_id, signature, size))
+        self._send(Hello(self.me.key_id, signature, size, self.receive))
 
     def _welcome(self, frame: Welcome, now: datetime) -> None:
         if frame.head is not None:
@@ -427,14 +449,10 @@ class Station:
         sealed = self.unaccepted.get(frame.id)
         if sealed is None:
             return
-        merkle.verify_inclusion(
-            merkle.leaf_hash(sealed.leaf_input), frame.index, cp.size, frame.inclusion, cp.root
-        )
+        merkle.verify_inclusion(merkle.leaf_hash(sealed.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
         del self.unaccepted[frame.id]
         self._events.append(
-            MessageAccepted(
-                frame.id, sealed.statement_hash, frame.index, frame.head.checkpoint, frame.inclusion
-            )
+            MessageAccepted(frame.id, sealed.statement_hash, frame.index, frame.head.checkpoint, frame.inclusion)
         )
 
     def _refused(self, frame: Refusal) -> None:
@@ -449,9 +467,7 @@ class Station:
         opened = open_envelope(
             frame.envelope, self.me, self.config.peer.key, self.epoch_keys, now, self.config.max_skew
         )
-        merkle.verify_inclusion(
-            merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root
-        )
+        merkle.verify_inclusion(merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
         self._check_order(opened.statement, opened.statement_hash, frame)
         state = self.state
         state.peer_seq = opened.statement.seq
@@ -475,14 +491,11 @@ class Station:
                     self._send(Confirm(frame.index))
                     raise DuplicateMessage(f"statement {seq} from the peer again (index {frame.index})")
                 raise ReplayedMessage(
-                    f"statement {seq} from the peer, received at index {known[1]}, "
-                    f"presented again at {frame.index}"
+                    f"statement {seq} from the peer, received at index {known[1]}, presented again at {frame.index}"
                 )
             if known is not None:
                 raise ChainBroken(f"the peer signed two different statements with sequence number {seq}")
-            raise ReplayedMessage(
-                f"an old statement ({seq}) from the peer presented again; we are at {state.peer_seq}"
-            )
+            raise ReplayedMessage(f"an old statement ({seq}) from the peer presented again; we are at {state.peer_seq}")
         if frame.prev != state.peer_index:
             raise ReorderedMessage(
                 f"index {frame.index} came before index {frame.prev}, which the relay holds for us "
@@ -535,12 +548,12 @@ class Station:
         """The peer's epoch keys, signed by its pinned key: add them to those we hold, drop the expired."""
         if frame.station != self.config.peer.key.key_id:
             raise UnknownKey("the relay sent epoch keys of a station that is not our peer")
-        opened = [open_epoch_key(signed, self.config.peer.key) for signed in frame.keys]
-        for key in opened:
+        opened = [(signed, open_epoch_key(signed, self.config.peer.key)) for signed in frame.keys]
+        for _, key in opened:
             self.peer_keys[key.key_id] = key
         for key_id in [k for k, key in self.peer_keys.items() if key.not_after <= now]:
             del self.peer_keys[key_id]
-        self._events.append(PeerKeys(tuple(frame.keys)))
+        self._events.append(PeerKeys(tuple(opened)))
         pending, self.pending_acks = self.pending_acks, []
         for body in pending:
             self._acknowledge(body, now)
@@ -568,15 +581,12 @@ class Station:
             evidence = (self.state.head or b"", head.checkpoint)
             if cp.size < current.size:
                 raise SplitView(
-                    f"the relay showed a log of {cp.size} entries after one of {current.size}: "
-                    "it rolled back",
+                    f"the relay showed a log of {cp.size} entries after one of {current.size}: it rolled back",
                     evidence,
                 )
             if cp.size == current.size:
                 if not hmac.compare_digest(cp.root, current.root):
-                    raise SplitView(
-                        f"two different logs of {cp.size} entries, both signed by the relay", evidence
-                    )
+                    raise SplitView(f"two different logs of {cp.size} entries, both signed by the relay", evidence)
                 return cp
             try:
                 merkle.verify_consistency(current.size, cp.size, current.root, cp.root, head.consistency)
@@ -586,7 +596,7 @@ class Station:
                     evidence,
                 ) from None
         self._head = cp
-        self.state.head = head.checkpoint
+        self._head_note = self.state.head = head.checkpoint
         self._remember(cp, head.checkpoint)
         previous = current.size if current is not None else 0
         self._events.append(HeadAdvanced(head.checkpoint, cp.size, previous, list(head.consistency)))
@@ -601,9 +611,7 @@ class Station:
         """Cosign the relay's new checkpoint once it is shown to extend our history."""
         cp = self._advance(head)
         note = notes.parse_note(head.checkpoint)
-        signature = notes.cosign(
-            note, self.config.name, self.config.identity.signing_key, int(now.timestamp())
-        )
+        signature = notes.cosign(note, self.config.name, self.config.identity.signing_key, int(now.timestamp()))
         self.state.cosigned = notes.add_signatures(note, signature).encode()
         self._events.append(WitnessCosigned(self.state.cosigned, cp.size))
         self._send(Cosign(cp.size, signature.key_id + signature.signature))
@@ -655,8 +663,7 @@ class Station:
             merkle.verify_consistency(old.size, new.size, old.root, new.root, frame.consistency)
         except ProofError:
             raise SplitView(
-                f"the checkpoints of {old.size} and {new.size} entries are not one history: "
-                "the relay forked the log",
+                f"the checkpoints of {old.size} and {new.size} entries are not one history: the relay forked the log",
                 (comparison.note, self.state.head or b""),
             ) from None
         self._remember(cp, comparison.note)

@@ -80,12 +80,8 @@ class _Metrics:
         self.connections = Gauge("hotline_relay_connections", "Open connections.", ["state"], registry=r)
         self.connections_total = Counter("hotline_relay_connections", "Connections opened.", registry=r)
         self.accepted = Counter("hotline_relay_accepted", "Envelopes logged.", ["sender"], registry=r)
-        self.delivered = Counter(
-            "hotline_relay_delivered", "Deliveries confirmed.", ["recipient"], registry=r
-        )
-        self.refused = Counter(
-            "hotline_relay_refused", "Inputs refused, by error code.", ["code"], registry=r
-        )
+        self.delivered = Counter("hotline_relay_delivered", "Deliveries confirmed.", ["recipient"], registry=r)
+        self.refused = Counter("hotline_relay_refused", "Inputs refused, by error code.", ["code"], registry=r)
         self.queue_depth = Gauge("hotline_relay_queue_depth", "Envelopes waiting.", ["station"], registry=r)
         self.log_size = Gauge("hotline_relay_log_size", "Entries in the log.", registry=r)
         self.commit_seconds = Histogram(

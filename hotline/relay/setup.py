@@ -126,9 +126,7 @@ def init_relay(
 ) -> RelayConfig:
     """Make a relay's directory: identity key, TLS certificate and key, settings with the roster."""
     if len(parties) != 2 or parties[0][1] == parties[1][1] or parties[0][0] == parties[1][0]:
-        raise KeyFileError(
-            "a relay serves exactly two stations, with different names and keys (--party twice)"
-        )
+        raise KeyFileError("a relay serves exactly two stations, with different names and keys (--party twice)")
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / CONFIG).exists():
         raise KeyFileError(f"{directory / CONFIG} already exists: this directory holds a relay already")

@@ -40,9 +40,7 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def write_identity(
-    directory: Path, name: str, key: IdentityKey, passphrase: bytes | None
-) -> tuple[Path, Path]:
+def write_identity(directory: Path, name: str, key: IdentityKey, passphrase: bytes | None) -> tuple[Path, Path]:
     """Write ``NAME.key`` (private, 0600) and ``NAME.pub`` (the public key line); never overwrite."""
     directory.mkdir(parents=True, exist_ok=True)
     private = directory / f"{name}.key"

@@ -135,9 +135,7 @@ class RelayStore:
                     (event.index, event.recipient, msgspec.json.encode(event.envelope)),
                 )
             elif isinstance(event, Dequeued):
-                conn.execute(
-                    "DELETE FROM queue WHERE idx = ? AND recipient = ?", (event.index, event.recipient)
-                )
+                conn.execute("DELETE FROM queue WHERE idx = ? AND recipient = ?", (event.index, event.recipient))
             elif isinstance(event, CheckpointSigned):
                 conn.execute(
                     "INSERT OR IGNORE INTO checkpoints (size, note, signed_at) VALUES (?, ?, ?)",
@@ -180,16 +178,12 @@ class RelayStore:
                 )
             ]
             keys: dict[str, list[Signed]] = {}
-            for station, signed in conn.execute(
-                "SELECT station, signed FROM epoch_keys ORDER BY station, position"
-            ):
+            for station, signed in conn.execute("SELECT station, signed FROM epoch_keys ORDER BY station, position"):
                 keys.setdefault(station, []).append(_SIGNED.decode(signed))
             row = conn.execute("SELECT note FROM cosigned ORDER BY size DESC LIMIT 1").fetchone()
         finally:
             conn.close()
-        return Restored(
-            leaves, queued, {k: tuple(v) for k, v in keys.items()}, bytes(row[0]) if row else None
-        )
+        return Restored(leaves, queued, {k: tuple(v) for k, v in keys.items()}, bytes(row[0]) if row else None)
 
     def counts(self) -> tuple[int, dict[str, int]]:
         """The log's size and the queue depth per station, for the metrics."""

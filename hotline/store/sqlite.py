@@ -33,9 +33,7 @@ BUSY_TIMEOUT_MS: Final = 30_000
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """Open a database with the settings every hotline database uses."""
     if readonly:
-        conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -106,9 +106,7 @@ forces = st.builds(
 )
 contacts = st.builds(Contact, callsign=shorts, frequency=st.none() | st.text(min_size=1, max_size=32))
 translations = st.builds(Translation, lang=langs, body=long_texts, translator=shorts)
-texts = st.builds(
-    Text, lang=langs, body=long_texts, translations=st.lists(translations, max_size=MAX_TRANSLATIONS)
-)
+texts = st.builds(Text, lang=langs, body=long_texts, translations=st.lists(translations, max_size=MAX_TRANSLATIONS))
 free_texts = st.builds(
     FreeText, lang=langs, body=long_texts, translations=st.lists(translations, max_size=MAX_TRANSLATIONS)
 )

@@ -188,9 +188,7 @@ def test_c2sp_cosigned_checkpoint_format_example_parses() -> None:
 def test_sign_open_cosign_verify_round_trip() -> None:
     cp = Checkpoint(ORIGIN, 5, ROOT)
     signed = sign_checkpoint(cp, LOG, LOG_KEY)
-    assert (
-        signed == f"{ORIGIN}\n5\n{_b64(ROOT)}\n\n".encode() + parse_note(signed).signatures[0].line().encode()
-    )
+    assert signed == f"{ORIGIN}\n5\n{_b64(ROOT)}\n\n".encode() + parse_note(signed).signatures[0].line().encode()
     opened, note = open_checkpoint(signed, ORIGIN, LOG, LOG_PK)
     assert opened == cp
     assert note.text == cp.body()
@@ -234,9 +232,7 @@ def test_round_trip_with_any_keys(
     assume(w1 != w2)
     log_key, w1_key, w2_key = SigningKey(log_seed), SigningKey(w1_seed), SigningKey(w2_seed)
     cp = Checkpoint(origin, size, root)
-    opened, note = open_checkpoint(
-        sign_checkpoint(cp, origin, log_key), origin, origin, log_key.verify_key.encode()
-    )
+    opened, note = open_checkpoint(sign_checkpoint(cp, origin, log_key), origin, origin, log_key.verify_key.encode())
     assert opened == cp
     both = add_signatures(note, cosign(note, w1, w1_key, t1), cosign(note, w2, w2_key, t2))
     again = parse_note(both.encode())
@@ -245,9 +241,7 @@ def test_round_trip_with_any_keys(
     assert verify_cosignature(again, w2, w2_key.verify_key.encode()) == t2
 
 
-@given(
-    names, sizes, roots, st.lists(st.text(min_size=1).filter(lambda s: all(c >= " " for c in s)), max_size=3)
-)
+@given(names, sizes, roots, st.lists(st.text(min_size=1).filter(lambda s: all(c >= " " for c in s)), max_size=3))
 def test_checkpoint_body_round_trip(origin: str, size: int, root: bytes, extensions: list[str]) -> None:
     cp = Checkpoint(origin, size, root, tuple(extensions))
     assert Checkpoint.parse(cp.body()) == cp
@@ -496,11 +490,7 @@ def test_checkpoint_parse_raises_only_decode_error(text: str) -> None:
     assert cp.body() == text
 
 
-@given(
-    st.lists(
-        st.sampled_from(["o\n", "1\n", "0\n", "01\n", f"{_b64(ROOT)}\n", "x\n", "\n", "AAAA\n"]), max_size=6
-    )
-)
+@given(st.lists(st.sampled_from(["o\n", "1\n", "0\n", "01\n", f"{_b64(ROOT)}\n", "x\n", "\n", "AAAA\n"]), max_size=6))
 def test_checkpoint_parse_structured_garbage(lines: list[str]) -> None:
     text = "".join(lines)
     try:
@@ -713,9 +703,7 @@ def test_key_id_depends_on_type_name_and_key() -> None:
     assert len(ids) == 4
 
 
-@pytest.mark.parametrize(
-    ("key_id_value", "signature"), [(b"abc", bytes(64)), (bytes(5), bytes(64)), (bytes(4), b"")]
-)
+@pytest.mark.parametrize(("key_id_value", "signature"), [(b"abc", bytes(64)), (bytes(5), bytes(64)), (bytes(4), b"")])
 def test_note_signature_validates_on_creation(key_id_value: bytes, signature: bytes) -> None:
     with pytest.raises(InvalidMessage):
         NoteSignature(LOG, key_id_value, signature)

@@ -24,9 +24,7 @@ def keys(tmp_path):
 
 
 def test_keygen_writes_a_protected_key_and_prints_its_fingerprint(keys):
-    result = runner.invoke(
-        app, ["keygen", "station-a", "--keys-dir", str(keys)], env={"HOTLINE_PASSPHRASE": "pw"}
-    )
+    result = runner.invoke(app, ["keygen", "station-a", "--keys-dir", str(keys)], env={"HOTLINE_PASSPHRASE": "pw"})
     assert result.exit_code == 0, result.output
     private, public = keys / "station-a.key", keys / "station-a.pub"
     assert stat.S_IMODE(private.stat().st_mode) == 0o600

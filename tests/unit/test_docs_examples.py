@@ -204,9 +204,7 @@ def test_cosignatures_verify(examples: Path):
 def test_every_frame_type_decodes(examples: Path):
     for kind in make_examples.FRAME_TYPES:
         data = read(examples, f"frames/{kind}.json")
-        frame = (
-            decode_station_frame(data) if kind in make_examples.STATION_FRAMES else decode_relay_frame(data)
-        )
+        frame = decode_station_frame(data) if kind in make_examples.STATION_FRAMES else decode_relay_frame(data)
         assert msgspec.json.decode(data)["type"] == kind
         assert type(frame).__struct_config__.tag == kind
 

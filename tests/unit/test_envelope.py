@@ -179,9 +179,7 @@ def test_seal_then_open_returns_the_statement() -> None:
 def test_sealed_parts_agree() -> None:
     header = msgspec.json.decode(ENVELOPE.header, type=Header)
     assert header == SEALED.header
-    assert header == Header(
-        1, SUITE, MESSAGE_ID, A.public.key_id, B.public.key_id, PAIR.key_id, SEALED.statement_hash
-    )
+    assert header == Header(1, SUITE, MESSAGE_ID, A.public.key_id, B.public.key_id, PAIR.key_id, SEALED.statement_hash)
     # The inner signature is A's over the exact statement bytes.
     signed = msgspec.json.decode(SEALED.signed_statement, type=Signed)
     assert open_signed(signed, STATEMENT_LABEL, [A.public]) == (A.public, SEALED.statement_bytes)
@@ -487,9 +485,7 @@ def test_clock_skew(ahead: timedelta, refused: bool) -> None:
 
 def test_clock_skew_is_configurable() -> None:
     with pytest.raises(ClockSkew):
-        open_envelope(
-            ENVELOPE, B.public, A.public, KEYS, T0 - timedelta(minutes=1), max_skew=timedelta(seconds=30)
-        )
+        open_envelope(ENVELOPE, B.public, A.public, KEYS, T0 - timedelta(minutes=1), max_skew=timedelta(seconds=30))
 
 
 # --- Sealing what may not be sealed -----------------------------------------------------------------------
@@ -519,9 +515,7 @@ def _filled(n: int) -> FreeText:
     return FreeText(
         lang="en",
         body="ж" * 4000,
-        translations=[
-            Translation(lang="tr", body=t, translator="t") for t in ("ж" * 4000, "a" * 4000, "a" * n)
-        ],
+        translations=[Translation(lang="tr", body=t, translator="t") for t in ("ж" * 4000, "a" * 4000, "a" * n)],
     )
 
 
@@ -708,9 +702,7 @@ def test_a_statement_that_is_not_utf8_is_a_decode_error() -> None:
     [
         pytest.param(lambda b: b.replace(b'"seq":1,', b'"seq":1,"seq":1,'), id="duplicate-key"),
         pytest.param(lambda b: b.replace(b'"seq":1,', b'"seq": 1,'), id="whitespace"),
-        pytest.param(
-            lambda b: b.replace(b'"v":1,"sender"', b'"sender"', 1)[:-1] + b',"v":1}', id="field-order"
-        ),
+        pytest.param(lambda b: b.replace(b'"v":1,"sender"', b'"sender"', 1)[:-1] + b',"v":1}', id="field-order"),
         pytest.param(lambda b: b.replace(b'"lang":"en"', b'"lang":"\\u0065n"'), id="escaped-letter"),
     ],
 )

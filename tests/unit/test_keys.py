@@ -296,9 +296,7 @@ def test_open_signed_refuses_a_bad_signature_from_a_known_key() -> None:
         open_signed(Signed(b"y", [good]), STATEMENT_LABEL, [A.public])
     # A's signature presented under B's name is B's bad signature.
     with pytest.raises(BadSignature):
-        open_signed(
-            Signed(b"x", [Signature("ed25519", B.public.key_id, good.sig)]), STATEMENT_LABEL, [B.public]
-        )
+        open_signed(Signed(b"x", [Signature("ed25519", B.public.key_id, good.sig)]), STATEMENT_LABEL, [B.public])
 
 
 # --- Key files ----------------------------------------------------------------------------------------
@@ -441,9 +439,7 @@ GARBAGE: dict[str, Callable[[bytes], bytes]] = {
     "65-char name": lambda d: _edit(d, lambda x: x.update(name="x" * 65)),
     "public 31 bytes": lambda d: _edit(d, lambda x: x.update(public=base64.b64encode(bytes(31)).decode())),
     "public not base64": lambda d: _edit(d, lambda x: x.update(public="!!!")),
-    "secret over 128 bytes": lambda d: _edit(
-        d, lambda x: x.update(secret=base64.b64encode(bytes(129)).decode())
-    ),
+    "secret over 128 bytes": lambda d: _edit(d, lambda x: x.update(secret=base64.b64encode(bytes(129)).decode())),
     "kdf scrypt": lambda d: _edit(d, lambda x: x["kdf"].update(alg="scrypt")),
     "salt 15 bytes": lambda d: _edit(d, lambda x: x["kdf"].update(salt=base64.b64encode(bytes(15)).decode())),
     "kdf a string": lambda d: _edit(d, lambda x: x.update(kdf="argon2id")),

@@ -19,10 +19,10 @@ from hotline.protocol.exceptions import (
     DuplicateMessage,
     ExpiredEpochKey,
     NoEpochKey,
+    RemoteProtocolError,
     ReorderedMessage,
     ReplayedMessage,
     SplitView,
-    StateError,
     UnknownKey,
     WrongRecipient,
 )
@@ -70,9 +70,7 @@ def test_notice_is_accepted_delivered_received_and_read_understood():
     # The relay logged it and said so with a proof that verifies against its signed checkpoint.
     [accepted] = [e for e in a.of(MessageAccepted) if e.message_id == sent.statement.id]
     cp, _ = notes.open_checkpoint(accepted.checkpoint, ORIGIN, ORIGIN, line.relay_key.public.raw)
-    merkle.verify_inclusion(
-        merkle.leaf_hash(sent.leaf_input), accepted.index, cp.size, accepted.inclusion, cp.root
-    )
+    merkle.verify_inclusion(merkle.leaf_hash(sent.leaf_input), accepted.index, cp.size, accepted.inclusion, cp.root)
 
     # B holds the exact statement A signed, and answered RECEIVED by itself.
     [received] = b.of(MessageReceived)
@@ -328,9 +326,7 @@ def test_stranger_cannot_authenticate_to_the_relay():
     stranger = IdentityKey(b"s" * 32)
     conn = line.relay.connect(line.now)
     challenge = decode_relay_frame(conn.data_to_send()[0])
-    signature = stranger.sign(
-        AUTH_LABEL, auth_payload(line.relay_key.public, challenge.nonce, stranger.public)
-    )
+    signature = stranger.sign(AUTH_LABEL, auth_payload(line.relay_key.public, challenge.nonce, stranger.public))
     conn.receive_frame(encode_frame(Hello(stranger.public.key_id, signature)), line.now)
     [refusal] = map(decode_relay_frame, conn.data_to_send())
     assert refusal.code == "unknown-key"
@@ -524,7 +520,7 @@ def test_cosigned_checkpoint_is_verified_before_it_counts():
 def test_frames_before_authentication_are_refused_by_the_station():
 
     line = Line()
-    with pytest.raises(StateError):
+    with pytest.raises(RemoteProtocolError, match="before authentication"):
         line.a.receive_frame(encode_frame(Proof(old=1, new=2, consistency=[])), line.now)
 
 

@@ -69,9 +69,7 @@ def air_notice(**changes: object) -> Notice:
     """A NEW notice using every optional part: AIR activity, polygon, forces, contact, translations."""
     fields: dict[str, object] = {
         "activity": Activity(domain="AIR", type="PATROL"),
-        "area": Polygon(
-            points=[Point(lat=36.0, lon=37.0), Point(lat=36.5, lon=37.0), Point(lat=36.5, lon=38.0)]
-        ),
+        "area": Polygon(points=[Point(lat=36.0, lon=37.0), Point(lat=36.5, lon=37.0), Point(lat=36.5, lon=38.0)]),
         "vertical": VERTICAL,
         "window": Window(start=T0, end=T0 + timedelta(hours=3), schedule="daily 0600-0900"),
         "forces": [Force(callsign="EAGLE 1", unit="151 Sqn", platform="F-16", count=2)],
@@ -269,9 +267,7 @@ INVALID: dict[str, tuple[Callable[[], object], str]] = {
         "Translation.body",
     ),
     "5 translations": (
-        lambda: Text(
-            lang="en", body="x", translations=[Translation(lang="tr", body="y", translator="t")] * 5
-        ),
+        lambda: Text(lang="en", body="x", translations=[Translation(lang="tr", body="y", translator="t")] * 5),
         "Text.translations",
     ),
     "lang upper case": (lambda: Text(lang="EN", body="x"), "Text.lang"),
@@ -556,20 +552,14 @@ def _decode_or_refuse(data: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=30,
 )
 
 KINDS = ["notice", "ack", "heartbeat", "heartbeat-reply", "text", "checkpoint", ""]
 FIELD_NAMES = sorted(
     {"kind", "shape", "lat", "lon"}
-    | {
-        f
-        for cls in (*BODY_TYPES, Text, Circle, Polygon, Window, Force, Contact)
-        for f in cls.__struct_fields__
-    }
+    | {f for cls in (*BODY_TYPES, Text, Circle, Polygon, Window, Force, Contact) for f in cls.__struct_fields__}
 )
 # Objects shaped like bodies: a known kind and known field names with arbitrary values, so that
 # decoding gets past the first check.
@@ -655,9 +645,7 @@ def test_non_utc_times_in_json_are_decode_errors(start: str, end: str) -> None:
     ],
     ids=["ref", "lang", "ack-answers", "probe"],
 )
-def test_a_trailing_newline_is_refused(
-    build: Callable[[], object], path: str | None, value: str | None
-) -> None:
+def test_a_trailing_newline_is_refused(build: Callable[[], object], path: str | None, value: str | None) -> None:
     with pytest.raises(InvalidMessage):
         build()
     if path is not None:

@@ -200,9 +200,7 @@ def test_cosignature_must_verify_and_name_a_recent_checkpoint():
     assert [f.code for f in frames(conn)] == ["malformed", "bad-checkpoint"]
     note = notes.parse_note(line.relay.checkpoints[line.relay.durable_size])
     forged = notes.cosign(note, "station-a", IdentityKey(b"x" * 32).signing_key, 1)
-    conn.receive_frame(
-        encode_frame(Cosign(line.relay.durable_size, forged.key_id + forged.signature)), line.now
-    )
+    conn.receive_frame(encode_frame(Cosign(line.relay.durable_size, forged.key_id + forged.signature)), line.now)
     assert [f.code for f in frames(conn)] == ["bad-checkpoint"]
 
 
@@ -256,8 +254,7 @@ def test_restore_rebuilds_the_log_and_queues():
 
 def _pairs(count: int, start=T0):
     return [
-        EpochKeyPair(bytes([i]) * 96, start + timedelta(hours=i), start + timedelta(hours=i + 1))
-        for i in range(count)
+        EpochKeyPair(bytes([i]) * 96, start + timedelta(hours=i), start + timedelta(hours=i + 1)) for i in range(count)
     ]
 
 

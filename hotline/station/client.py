@@ -1,0 +1,308 @@
+"""
+A station's connection to the relay: the asyncio side of ``hotline.protocol.station``.
+
+Every change goes through one transaction of the station's store (``act``):
+read the state back, let the state machine act, store its events, commit,
+and only then send the frames it queued. Frames that arrive together are taken
+in one transaction (one fsync for all of them). The connection comes back by
+itself after a failure, with exponential backoff and jitter; on each new
+connection the station publishes its epoch keys and submits again, with the
+same ids, what the relay has not yet accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final, TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from hotline.protocol.exceptions import DuplicateMessage, HotlineError, RemoteProtocolError
+from hotline.protocol.frames import MAX_FRAME
+from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, erasable
+from hotline.protocol.messages import Body
+from hotline.protocol.relay import StationEntry, log_origin
+from hotline.protocol.station import Station, StationConfig, StationEvent, StationState
+from hotline.station.setup import StationFile
+from hotline.store.station import StationStore
+
+__all__ = ["StationClient"]
+
+log = logging.getLogger("hotline.station")
+
+T = TypeVar("T")
+
+RESUBMIT_EVERY: Final = 5.0
+RESUBMIT_AFTER: Final = timedelta(seconds=10)
+KEYS_EVERY: Final = 600.0
+BACKOFF_FIRST: Final = 0.2
+BACKOFF_MAX: Final = 30.0
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Incident:
+    """A fault the station detected: what the duty officer and the logs are told."""
+
+    at: datetime
+    error: HotlineError
+
+
+@dataclass
+class _Session:
+    ws: ClientConnection
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class StationClient:
+    """One process of a station: a store connection, a state machine, and (when asked) a relay connection."""
+
+    def __init__(
+        self,
+        directory: Path,
+        settings: StationFile,
+        identity: IdentityKey,
+        receive: bool = True,
+        on_events: Callable[[list[StationEvent]], None] | None = None,
+        on_incident: Callable[[Incident], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.settings = settings
+        self.identity = identity
+        self.receive = receive
+        self.on_events = on_events
+        self.on_incident = on_incident
+        self.store = StationStore(directory / "station.db")
+        relay_key = settings.relay_key
+        self.peer = StationEntry(settings.peer.name, settings.peer_key)
+        config = StationConfig(
+            identity, settings.name, self.peer, relay_key, log_origin(relay_key), dict(settings.deadlines)
+        )
+        self.station = Station(config, StationState(), {}, os.urandom)
+        self.station.receive = receive
+        self._pairs: dict[str, EpochKeyPair] = {}
+        self.session: _Session | None = None
+        self.authenticated = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.last_error: BaseException | None = None
+        self.maintain_keys(now())
+
+    # --- transactions ---
+
+    def act(self, action: Callable[[Station], T]) -> T:
+        """Run ``action`` on the state machine inside one store transaction, then send what it queued.
+
+        A fault the station detects is recorded as an incident and raised after
+        the commit, so that what was verified before it (a newer checkpoint, the
+        confirmation of a duplicate) is kept and sent.
+        """
+        station = self.station
+        store = self.store
+        failure: HotlineError | None = None
+        with store.transaction():
+            loaded = store.load()
+            station.resume(loaded.state, loaded.owed)
+            station.unaccepted = {s.statement.id: s for s in loaded.unaccepted}
+            station.epoch_keys = self._epoch_keys()
+            try:
+                result = action(station)
+            except RemoteProtocolError as e:
+                failure = e
+                if not isinstance(e, DuplicateMessage):
+                    store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+            events = station.events()
+            store.apply(events, dict(self.settings.deadlines))
+        self._send(station.data_to_send())
+        self.changed.set()
+        if events and self.on_events is not None:
+            self.on_events(events)
+        if failure is not None:
+            if not isinstance(failure, DuplicateMessage) and self.on_incident is not None:
+                self.on_incident(Incident(now(), failure))
+            raise failure
+        return result
+
+    def _epoch_keys(self) -> dict[str, EpochKeyPair]:
+        """Our private epoch keys, decrypting only those another process added since last time."""
+        ids = {row[0] for row in self.store.conn.execute("SELECT key_id FROM epoch_keys WHERE sealed_seed IS NOT NULL")}
+        if ids != self._pairs.keys():
+            fresh = self.store.epoch_keys(self.identity)
+            self._pairs = {k: self._pairs.get(k, v) for k, v in fresh.items()}
+        return self._pairs
+
+    def maintain_keys(self, when: datetime) -> None:
+        """Make the epoch keys of the coming windows, erase those past their grace period, publish."""
+        with self.store.transaction():
+            for start, end in epoch_windows(when):
+                self.store.add_epoch_key(self.identity, EpochKeyPair(os.urandom(96), start, end), os.urandom(24))
+            self.store.erase_epoch_keys(erasable(self.store.epoch_keys(self.identity).values(), when))
+            self.station.peer_keys.update(self.store.peer_keys(self.peer.key, when))
+            published = self.store.published_keys(when)
+        self.station.publish(published)
+        self._send(self.station.data_to_send())
+
+    # --- commands ---
+
+    def send(self, body: Body) -> str:
+        """Seal and store a message, then submit it if connected; return its statement hash."""
+        sealed = self.act(lambda s: s.send(body, now()))
+        return sealed.statement_hash
+
+    def heartbeat(self) -> tuple[str, str]:
+        """Send a heartbeat; return its probe and statement hash."""
+        sealed = self.act(lambda s: s.heartbeat(now()))
+        probe = sealed.statement.body.probe  # type: ignore[union-attr]
+        return probe, sealed.statement_hash
+
+    async def wait_for(self, check: Callable[[StationStore], T | None], timeout: float) -> T | None:
+        """Wait until ``check`` finds what it looks for in the store (written by any process), or time out."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            found = check(self.store)
+            if found is not None:
+                return found
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return None
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                # Our own transactions wake us at once; another process's are seen by polling.
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.1))
+
+    # --- the connection ---
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.directory / "relay-ca.pem"))
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        return context
+
+    def _send(self, frames: list[bytes]) -> None:
+        session = self.session
+        if session is None or not frames:
+            return
+        for frame in frames:
+            task = asyncio.ensure_future(session.ws.send(frame.decode("utf-8")))
+            task.add_done_callback(_ignore_closed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected until ``stop`` is set, reconnecting after any failure."""
+        backoff = BACKOFF_FIRST
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                backoff = BACKOFF_FIRST
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as e:
+                self.last_error = e
+                log.info("relay connection lost", extra={"error": str(e)})
+            if stop.is_set():
+                break
+            delay = backoff * (0.5 + random.random())  # noqa: S311 - jitter, not a secret
+            backoff = min(backoff * 2, BACKOFF_MAX)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        try:
+            ws = await connect(
+                self.settings.relay.url,
+                ssl=self.ssl_context(),
+                compression=None,
+                max_size=MAX_FRAME,
+                open_timeout=10,
+                user_agent_header=None,
+            )
+        except InvalidURI as e:
+            raise OSError(str(e)) from None
+        session = _Session(ws)
+        self.session = session
+        self.station.connection_made()
+        frames: asyncio.Queue[bytes] = asyncio.Queue()
+        session.tasks = [
+            asyncio.create_task(self._read(ws, frames)),
+            asyncio.create_task(self._periodic()),
+        ]
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                getter = asyncio.ensure_future(frames.get())
+                done, _ = await asyncio.wait({getter, stopper, session.tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    if session.tasks[0] in done:
+                        session.tasks[0].result()  # re-raise how the connection ended
+                    return
+                batch = [getter.result()]
+                while not frames.empty():
+                    batch.append(frames.get_nowait())
+                self._take(batch)
+        finally:
+            stopper.cancel()
+            for task in session.tasks:
+                task.cancel()
+            self.session = None
+            self.authenticated.clear()
+            self.station.connection_lost()
+            await ws.close()
+
+    async def _read(self, ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
+        async for message in ws:
+            frames.put_nowait(message.encode("utf-8") if isinstance(message, str) else message)
+
+    def _take(self, batch: list[bytes]) -> None:
+        """Frames that arrived together, in one transaction; a fault in one does not stop the others."""
+        at = now()
+        failures: list[HotlineError] = []
+
+        def receive(station: Station) -> list[StationEvent]:
+            for frame in batch:
+                try:
+                    station.receive_frame(frame, at)
+                except RemoteProtocolError as e:
+                    failures.append(e)
+                    if not isinstance(e, DuplicateMessage):
+                        self.store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+            return []
+
+        self.act(receive)
+        for e in failures:
+            if isinstance(e, DuplicateMessage):
+                continue
+            log.warning("refused from the relay", extra={"code": e.code, "error": str(e)})
+            if self.on_incident is not None:
+                self.on_incident(Incident(at, e))
+        if self.station.authenticated and not self.authenticated.is_set():
+            self.authenticated.set()
+
+    async def _periodic(self) -> None:
+        """Resubmit what is still unaccepted; keep the epoch keys coming."""
+        keys_at = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(RESUBMIT_EVERY)
+            self.act(lambda s: s.resubmit(now() - RESUBMIT_AFTER))
+            if asyncio.get_running_loop().time() - keys_at > KEYS_EVERY:
+                keys_at = asyncio.get_running_loop().time()
+                self.maintain_keys(now())
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _ignore_closed(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ConnectionClosed):
+            log.warning("could not send a frame", extra={"error": str(exc)})
