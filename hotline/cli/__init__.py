@@ -8,62 +8,15 @@ process exits 1 (usage errors exit 2, as typer does).
 
 from __future__ import annotations
 
-import functools
-import getpass
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 
-from hotline.protocol.exceptions import HotlineError, KeyFileError
+from hotline.cli.common import app, fail, new_passphrase, reports_errors
 from hotline.protocol.keys import IdentityKey, format_fingerprint
 from hotline.store.keyfiles import load_public_key, write_identity
-
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="A secure two-party hotline: signed, end-to-end encrypted notices through a neutral relay.",
-)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-PASSPHRASE_ENV = "HOTLINE_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"hotline: {message}", err=True)
-    return typer.Exit(1)
-
-
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn hotline's errors into one line on stderr and exit code 1."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except HotlineError as e:
-            raise fail(f"{type(e).__name__}: {e}") from None
-
-    return run
-
-
-def new_passphrase() -> bytes:
-    """A passphrase for a new key: from HOTLINE_PASSPHRASE, or asked twice on the terminal."""
-    env = os.environ.get(PASSPHRASE_ENV)
-    if env is not None:
-        return env.encode()
-    if not sys.stdin.isatty():
-        raise KeyFileError(f"no terminal to ask a passphrase on: set {PASSPHRASE_ENV} or use --no-passphrase")
-    first = getpass.getpass("Passphrase for the new key: ")
-    second = getpass.getpass("Same passphrase again: ")
-    if first != second:
-        raise KeyFileError("the two passphrases differ: run keygen again")
-    return first.encode()
 
 
 @app.command()
@@ -95,6 +48,10 @@ def fingerprint(
 ) -> None:
     """Print a key's fingerprint in groups of four, to compare aloud at the key ceremony."""
     typer.echo(format_fingerprint(load_public_key(key).fingerprint))
+
+
+# The other commands register themselves on the app.
+from hotline.cli import relay, station  # noqa: E402, F401
 
 
 def main() -> None:

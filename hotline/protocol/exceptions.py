@@ -34,9 +34,12 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     │   ├── AuthenticationFailed      the challenge was not answered correctly
     │   ├── RateLimited               more submissions per second than allowed
     │   └── Refused                   the relay refused what we sent
-    └── KeyFileError                  a key file cannot be used
-        ├── InsecureKeyFile           readable by group or others
-        └── WrongPassphrase
+    ├── KeyFileError                  a key file cannot be used
+    │   ├── InsecureKeyFile           readable by group or others
+    │   └── WrongPassphrase
+    └── LineError                     the line is not working (the I/O layer's verdict)
+        ├── RelayUnreachable          no authenticated connection to the relay
+        └── TimedOut                  no answer within the time allowed
 
 Each class has a ``code``: the short name the relay sends when it refuses
 something, and the label its metrics count refusals by.
@@ -60,17 +63,20 @@ __all__ = [
     "InsecureKeyFile",
     "InvalidMessage",
     "KeyFileError",
+    "LineError",
     "LocalProtocolError",
     "NoEpochKey",
     "ProofError",
     "RateLimited",
     "Refused",
+    "RelayUnreachable",
     "RemoteProtocolError",
     "ReorderedMessage",
     "ReplayedMessage",
     "SequenceError",
     "SplitView",
     "StateError",
+    "TimedOut",
     "UnknownEpochKey",
     "UnknownKey",
     "VerificationError",
@@ -282,6 +288,24 @@ class WrongPassphrase(KeyFileError):
     """The passphrase does not open the key file."""
 
     code = "wrong-passphrase"
+
+
+class LineError(HotlineError):
+    """The line does not work now: nothing was violated, but nothing got through either."""
+
+    code = "line"
+
+
+class RelayUnreachable(LineError):
+    """No authenticated connection to the relay could be made."""
+
+    code = "unreachable"
+
+
+class TimedOut(LineError):
+    """What was waited for did not come within the time allowed."""
+
+    code = "timeout"
 
 
 def _codes() -> dict[str, type[HotlineError]]:

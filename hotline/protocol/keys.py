@@ -70,6 +70,7 @@ __all__ = [
     "fingerprint",
     "format_fingerprint",
     "key_file_needs_passphrase",
+    "key_file_summary",
     "open_epoch_key",
     "open_epoch_seed",
     "open_signed",
@@ -311,6 +312,12 @@ def _derive(passphrase: bytes, kdf: Argon2id) -> bytes:
 
 def key_file_needs_passphrase(data: bytes) -> bool:
     return _parse_key_file(data).kdf is not None
+
+
+def key_file_summary(data: bytes) -> tuple[str, PublicKey]:
+    """The name and public key a key file declares."""
+    doc = _parse_key_file(data)
+    return doc.name, PublicKey(doc.public)
 
 
 def public_key_of_file(data: bytes) -> PublicKey:

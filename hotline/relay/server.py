@@ -77,7 +77,7 @@ class _Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.connections = Gauge("hotline_relay_connections", "Open connections.", ["state"], registry=r)
+        self.connections = Gauge("hotline_relay_open_connections", "Open connections.", ["state"], registry=r)
         self.connections_total = Counter("hotline_relay_connections", "Connections opened.", registry=r)
         self.accepted = Counter("hotline_relay_accepted", "Envelopes logged.", ["sender"], registry=r)
         self.delivered = Counter("hotline_relay_delivered", "Deliveries confirmed.", ["recipient"], registry=r)
@@ -88,12 +88,6 @@ class _Metrics:
             "hotline_relay_commit_seconds",
             "Time to commit one group of writes to disk.",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
-            registry=r,
-        )
-        self.commit_jobs = Histogram(
-            "hotline_relay_commit_group_size",
-            "Writes that shared one commit.",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=r,
         )
 

@@ -18,11 +18,12 @@ from hotline.protocol.keys import (
     decode_key_file,
     encode_key_file,
     key_file_needs_passphrase,
+    key_file_summary,
     parse_public_key,
     public_key_of_file,
 )
 
-__all__ = ["load_identity", "load_public_key", "needs_passphrase", "write_identity"]
+__all__ = ["describe_key_file", "load_identity", "load_public_key", "needs_passphrase", "write_identity"]
 
 MAX_KEY_FILE = 64 * 1024
 
@@ -56,6 +57,11 @@ def write_identity(directory: Path, name: str, key: IdentityKey, passphrase: byt
         os.fsync(f.fileno())
     public.write_text(key.public.text() + "\n", encoding="ascii")
     return private, public
+
+
+def describe_key_file(path: Path) -> tuple[str, PublicKey]:
+    """A private key file's name and public key, without its passphrase."""
+    return key_file_summary(_read(path))
 
 
 def needs_passphrase(path: Path) -> bool:

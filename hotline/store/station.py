@@ -53,7 +53,7 @@ from hotline.protocol.station import (
 )
 from hotline.store.sqlite import connect, migrate
 
-__all__ = ["StationStore", "format_time", "parse_time"]
+__all__ = ["Queries", "Row", "StationStore", "format_time", "parse_time"]
 
 MIGRATIONS: Final = [
     """
@@ -444,3 +444,139 @@ class StationStore:
             key = open_epoch_key(_SIGNED.decode(signed), peer)
             keys[key.key_id] = key
         return keys
+
+
+@dataclass(frozen=True)
+class Row:
+    """A stored statement as the command line shows it."""
+
+    direction: str  # "in" or "out"
+    seq: int
+    statement_hash: str
+    kind: str
+    ref: str | None
+    precedence: str | None
+    answers: str | None
+    level: str | None
+    created: datetime
+    at: datetime
+    log_index: int | None
+    statement: Statement
+
+
+def _rows(direction: str, rows: Iterable[tuple[object, ...]]) -> list[Row]:
+    out = []
+    for seq, h, kind, ref, precedence, answers, level, created, at, index, statement in rows:
+        out.append(
+            Row(
+                direction,
+                int(seq),  # type: ignore[call-overload]
+                str(h),
+                str(kind),
+                ref,  # type: ignore[arg-type]
+                precedence,  # type: ignore[arg-type]
+                answers,  # type: ignore[arg-type]
+                level,  # type: ignore[arg-type]
+                parse_time(str(created)),
+                parse_time(str(at)),
+                index,  # type: ignore[arg-type]
+                _STATEMENT.decode(statement),  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+_OUT = (
+    "SELECT o.seq, o.statement_hash, o.kind, o.ref, o.precedence, o.answers, o.level, o.created,"
+    " COALESCE(a.accepted_at, o.created), a.log_index, o.statement FROM outbox o LEFT JOIN accepted a USING (seq)"
+)
+_IN = (
+    "SELECT seq, statement_hash, kind, ref, precedence, answers, level, created, received_at, log_index, statement"
+    " FROM inbox"
+)
+
+
+class Queries:
+    """Read-only questions the command line asks of a station's store."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def accepted_index(self, statement_hash: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT a.log_index FROM accepted a JOIN outbox o USING (seq) WHERE o.statement_hash = ?", (statement_hash,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def refusal(self, statement_hash: str) -> tuple[str, str] | None:
+        row = self.conn.execute(
+            "SELECT r.code, r.message FROM refused r JOIN outbox o USING (seq) WHERE o.statement_hash = ?",
+            (statement_hash,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def answers_to(self, statement_hash: str) -> list[Row]:
+        """The peer's acknowledgements (or heartbeat reply) of one of our statements, oldest first."""
+        return _rows("in", self.conn.execute(_IN + " WHERE answers = ? ORDER BY seq", (statement_hash,)))
+
+    def our_answers_to(self, statement_hash: str) -> list[Row]:
+        return _rows("out", self.conn.execute(_OUT + " WHERE o.answers = ? ORDER BY o.seq", (statement_hash,)))
+
+    def sent(self, statement_hash: str) -> Row | None:
+        rows = _rows("out", self.conn.execute(_OUT + " WHERE o.statement_hash = ?", (statement_hash,)))
+        return rows[0] if rows else None
+
+    def incoming_notice(self, ref: str) -> Row | None:
+        rows = _rows(
+            "in", self.conn.execute(_IN + " WHERE kind = 'notice' AND ref = ? ORDER BY seq DESC LIMIT 1", (ref,))
+        )
+        return rows[0] if rows else None
+
+    def received_since(self, log_index: int) -> list[Row]:
+        return _rows("in", self.conn.execute(_IN + " WHERE log_index > ? ORDER BY log_index", (log_index,)))
+
+    def last_received_index(self) -> int:
+        row = self.conn.execute("SELECT MAX(log_index) FROM inbox").fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def notices(self, direction: str) -> list[Row]:
+        if direction == "out":
+            return _rows("out", self.conn.execute(_OUT + " WHERE o.kind = 'notice' ORDER BY o.seq"))
+        return _rows("in", self.conn.execute(_IN + " WHERE kind = 'notice' ORDER BY seq"))
+
+    def all_rows(self) -> list[Row]:
+        rows = _rows("out", self.conn.execute(_OUT + " ORDER BY o.seq")) + _rows(
+            "in", self.conn.execute(_IN + " ORDER BY seq")
+        )
+        return sorted(rows, key=lambda r: (r.log_index is None, r.log_index or 0, r.created))
+
+    def incidents_since(self, row_id: int) -> list[tuple[int, datetime, str, str]]:
+        return [
+            (int(i), parse_time(at), code, message)
+            for i, at, code, message in self.conn.execute(
+                "SELECT id, at, code, message FROM incidents WHERE id > ? ORDER BY id", (row_id,)
+            )
+        ]
+
+    def last_incident(self) -> int:
+        row = self.conn.execute("SELECT MAX(id) FROM incidents").fetchone()
+        return 0 if row[0] is None else int(row[0])
+
+    def line(self) -> dict[str, object]:
+        """When the relay and the peer were last heard, the last heartbeat, the size of the logged checkpoint."""
+        seen_at, offset, logged = self.conn.execute(
+            "SELECT relay_seen_at, clock_offset, logged FROM witness"
+        ).fetchone()
+        peer = self.conn.execute("SELECT MAX(received_at) FROM inbox").fetchone()[0]
+        beat = self.conn.execute(
+            "SELECT o.created, i.received_at FROM outbox o LEFT JOIN inbox i ON i.answers = o.statement_hash"
+            " WHERE o.kind = 'heartbeat' ORDER BY o.seq DESC LIMIT 1"
+        ).fetchone()
+        return {
+            "relay_seen_at": seen_at,
+            "clock_offset": offset,
+            "peer_heard_at": peer,
+            "heartbeat_sent_at": beat[0] if beat else None,
+            "heartbeat_answered_at": beat[1] if beat else None,
+            "logged": bytes(logged) if logged else None,
+        }

@@ -1,0 +1,605 @@
+"""The station's commands: ``station init``, ``send``, ``listen``, ``ack``, ``status``, ``heartbeat``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import msgspec
+import typer
+
+from hotline.cli.common import app, open_identity, reports_errors
+from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text
+from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, TimedOut
+from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, FreeText, Notice, Polygon, Readback
+from hotline.protocol.station import deadline
+from hotline.station.client import StationClient
+from hotline.station.setup import init_station, load_station
+from hotline.store.keyfiles import describe_key_file, load_public_key
+from hotline.store.station import Queries, Row, format_time
+
+station_app = typer.Typer(no_args_is_help=True, help="Set up a station.")
+app.add_typer(station_app, name="station")
+
+T = TypeVar("T")
+
+FINAL_LEVELS = ("READ_UNDERSTOOD", "CONFLICT", "UNABLE")
+
+
+class WaitFor(StrEnum):
+    received = "received"
+    understood = "understood"
+
+
+class Level(StrEnum):
+    understood = "understood"
+    conflict = "conflict"
+    unable = "unable"
+
+
+LEVELS: dict[str, AckLevel] = {"understood": "READ_UNDERSTOOD", "conflict": "CONFLICT", "unable": "UNABLE"}
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def open_client(directory: Path, receive: bool) -> StationClient:
+    settings = load_station(directory)
+    identity = open_identity(Path(settings.key_file))
+    return StationClient(directory, settings, identity, receive=receive)
+
+
+async def online(client: StationClient, body: Callable[[StationClient], Awaitable[T]], timeout: float) -> T:
+    """Run ``body`` while the client keeps a connection to the relay; stop cleanly afterwards."""
+    stop = asyncio.Event()
+    runner = asyncio.create_task(client.run(stop))
+    try:
+        return await body(client)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, timeout=5)
+
+
+async def until_authenticated(client: StationClient, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(client.authenticated.wait(), timeout)
+    except TimeoutError:
+        reason = f": {client.last_error}" if client.last_error else ""
+        raise RelayUnreachable(
+            f"no connection to the relay at {client.settings.relay.url} within {timeout:g}s{reason}; "
+            "check that it runs and that --relay-ca and --relay-key are the relay's"
+        ) from None
+
+
+async def seal(client: StationClient, body: Body, timeout: float) -> str:
+    """Seal now if the peer's epoch keys are known; otherwise connect first to learn them."""
+    try:
+        return client.send(body)
+    except NoEpochKey:
+        pass
+    await until_authenticated(client, timeout)
+    found = await client.wait_for(lambda _: True if client.station.peer_keys else None, min(timeout, 5))
+    if not found:
+        raise NoEpochKey(
+            f"{client.peer.name} has published no epoch key: it must connect to the relay once before it can "
+            "be sent anything"
+        )
+    return client.send(body)
+
+
+async def accepted(client: StationClient, statement_hash: str, timeout: float) -> int:
+    def check(_: object) -> int | tuple[str, str] | None:
+        q = Queries(client.store.conn)
+        return (
+            q.accepted_index(statement_hash)
+            if q.accepted_index(statement_hash) is not None
+            else q.refusal(statement_hash)
+        )
+
+    found = await client.wait_for(check, timeout)
+    if isinstance(found, tuple):
+        raise Refused(f"the relay refused the message: {found[1]}", found[0])
+    if found is None:
+        raise TimedOut(
+            f"the relay did not accept the message within {timeout:g}s; it stays in the outbox and will be "
+            "submitted again with the same id"
+        )
+    assert isinstance(found, int)
+    return found
+
+
+def summary(notice: Notice) -> str:
+    """One line: what, where, when."""
+    parts = [f"{notice.action} {notice.mode} {notice.precedence}"]
+    if notice.refers_to:
+        parts.append(f"refers to {notice.refers_to}")
+    if notice.activity:
+        parts.append(f"{notice.activity.domain} {notice.activity.type}")
+    if notice.area is not None:
+        parts.append(area_text(notice.area))
+    if notice.window is not None:
+        parts.append(f"{notice.window.start:%Y-%m-%dT%H:%MZ} to {notice.window.end:%Y-%m-%dT%H:%MZ}")
+    return ", ".join(parts)
+
+
+def area_text(area: Circle | Polygon | Corridor) -> str:
+    if isinstance(area, Circle):
+        return f"circle {area.center.lat:.4f},{area.center.lon:.4f} radius {area.radius:g}{area.unit}"
+    if isinstance(area, Polygon):
+        return f"polygon of {len(area.points)} points"
+    return f"corridor of {len(area.path)} points, {area.half_width:g}{area.unit} each side"
+
+
+def row_json(row: Row) -> dict[str, object]:
+    return {
+        "direction": row.direction,
+        "seq": row.seq,
+        "log_index": row.log_index,
+        "kind": row.kind,
+        "ref": row.ref,
+        "precedence": row.precedence,
+        "answers": row.answers,
+        "level": row.level,
+        "created": format_time(row.created),
+        "at": format_time(row.at),
+        "statement_hash": row.statement_hash,
+        "body": msgspec.to_builtins(row.statement.body),
+    }
+
+
+def row_text(row: Row, peer: str) -> str:
+    body = row.statement.body
+    when = f"{row.at:%H:%M:%SZ}"
+    index = f"[log {row.log_index}]" if row.log_index is not None else "[not yet logged]"
+    if isinstance(body, Notice):
+        text = body.text.body if len(body.text.body) <= 60 else body.text.body[:57] + "..."
+        return f"{when}  NOTICE {body.ref} from {peer}: {summary(body)}: {text!r} {index}"
+    if isinstance(body, Ack):
+        about = body.ref or row.answers or ""
+        extra = f" ({body.comment})" if body.comment else ""
+        return f"{when}  ACK {body.level} of {about} from {peer}{extra} {index}"
+    if isinstance(body, FreeText):
+        return f"{when}  TEXT from {peer} ({body.lang}): {body.body!r} {index}"
+    return f"{when}  {row.kind.upper()} from {peer} {index}"
+
+
+def emit(data: object, json_output: bool, text: str) -> None:
+    typer.echo(json.dumps(data) if json_output else text)
+
+
+# --- station init ----------------------------------------------------------------------------------------
+
+
+def _name_and_key(text: str, what: str) -> tuple[str, str]:
+    name, sep, key = text.partition("=")
+    if not sep or not name or not key:
+        raise typer.BadParameter(f"give {what} as NAME=PUB, PUB being a .pub file or a key line 'ed25519:...'")
+    return name, key
+
+
+@station_app.command("init")
+@reports_errors
+def station_init(
+    directory: Annotated[Path, typer.Argument(help="The station's directory (created).")],
+    key: Annotated[Path, typer.Option(help="This station's identity key file (from hotline keygen).")],
+    peer: Annotated[str, typer.Option(help="The other station, NAME=PUB, as compared at the key ceremony.")],
+    relay: Annotated[str, typer.Option(help="The relay's URL, wss://HOST:PORT/.")],
+    relay_ca: Annotated[Path, typer.Option(help="The relay's TLS certificate (its tls.crt).")],
+    relay_key: Annotated[str, typer.Option(help="The relay's public key (its relay.pub), as compared.")],
+    name: Annotated[str | None, typer.Option(help="This station's name (default: the key file's).")] = None,
+) -> None:
+    """Make a station's directory: its settings, the pinned keys of the peer and relay, its store."""
+    peer_name, peer_key = _name_and_key(peer, "--peer")
+    key_name, _ = describe_key_file(key)
+    settings = init_station(
+        directory,
+        name or key_name,
+        key,
+        peer_name,
+        load_public_key(peer_key),
+        relay,
+        relay_ca,
+        load_public_key(relay_key),
+    )
+    typer.echo(f"station {settings.name} in {directory}; peer {peer_name}; relay {relay}")
+
+
+# --- send --------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def send(
+    directory: Annotated[Path, typer.Argument(help="The station's directory.")],
+    ref: Annotated[str | None, typer.Option(help="The notice's reference, never reused, e.g. TUR-2026-000123.")] = None,
+    action: Annotated[str, typer.Option(help="NEW, AMEND or CANCEL.")] = "NEW",
+    refers_to: Annotated[str | None, typer.Option(help="For AMEND and CANCEL: the ref of the notice changed.")] = None,
+    mode: Annotated[str, typer.Option(help="OPER, EXER or TEST.")] = "OPER",
+    precedence: Annotated[str, typer.Option(help="FLASH, IMMEDIATE, PRIORITY or ROUTINE.")] = "ROUTINE",
+    response: Annotated[str, typer.Option(help="INFO_ONLY, CONFIRM_NO_CONFLICT or REQUEST_CLEAR.")] = "INFO_ONLY",
+    domain: Annotated[str | None, typer.Option(help="AIR, GROUND, NAVAL, UAV or FIRES.")] = None,
+    activity: Annotated[str | None, typer.Option(help="STRIKE, PATROL, TRANSIT, CONVOY, ISR, EXERCISE...")] = None,
+    circle: Annotated[str | None, typer.Option(help="LAT,LON,RADIUS e.g. 36.52,37.95,10NM")] = None,
+    polygon: Annotated[str | None, typer.Option(help="'LAT,LON;LAT,LON;LAT,LON'")] = None,
+    corridor: Annotated[str | None, typer.Option(help="'LAT,LON;LAT,LON@HALF_WIDTH' e.g. ...@6KM")] = None,
+    lower: Annotated[float | None, typer.Option(help="Lower limit of the vertical band.")] = None,
+    upper: Annotated[float | None, typer.Option(help="Upper limit of the vertical band.")] = None,
+    unit: Annotated[str, typer.Option(help="FT, M or FL.")] = "FT",
+    vertical_ref: Annotated[str, typer.Option(help="AMSL, AGL, SFC or UNL.")] = "AMSL",
+    start: Annotated[str | None, typer.Option(help="Window start, UTC: 2026-11-26T14:00Z")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end, UTC.")] = None,
+    force: Annotated[list[str] | None, typer.Option(help="CALLSIGN[/UNIT[/PLATFORM[/COUNT]]] (repeatable).")] = None,
+    contact: Annotated[str | None, typer.Option(help="On-scene contact CALLSIGN[/FREQUENCY].")] = None,
+    text: Annotated[str | None, typer.Option(help="The notice's text, or a free-text message on its own.")] = None,
+    lang: Annotated[str, typer.Option(help="The language of the text (en, tr, ru, he...).")] = "en",
+    classification: Annotated[str, typer.Option(help="Classification and releasability marking.")] = "UNCLASSIFIED",
+    file: Annotated[Path | None, typer.Option(help="A notice (or text) as JSON, instead of the options.")] = None,
+    wait: Annotated[
+        WaitFor | None, typer.Option(help="Wait for RECEIVED or READ_UNDERSTOOD (or CONFLICT/UNABLE).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the relay, and for --wait.")] = 30.0,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Send a movement notice (or a free text) to the peer station, and wait for it to be logged."""
+    body: Body
+    if file is not None:
+        body = body_from_file(file)
+    elif ref is not None:
+        if text is None:
+            raise typer.BadParameter("a notice needs --text (what a duty officer reads first)", param_hint="--text")
+        fields = NoticeFields(
+            ref=ref,
+            action=action,
+            refers_to=refers_to,
+            mode=mode,
+            precedence=precedence,
+            response=response,
+            domain=domain,
+            activity=activity,
+            circle=circle,
+            polygon=polygon,
+            corridor=corridor,
+            lower=lower,
+            upper=upper,
+            unit=unit,
+            vertical_ref=vertical_ref,
+            start=start,
+            end=end,
+            forces=list(force or []),
+            contact=contact,
+            text=text,
+            lang=lang,
+            classification=classification,
+        )
+        body = build_notice(fields)
+    elif text is not None:
+        body = free_text(text, lang)
+    else:
+        raise typer.BadParameter("give a notice (--ref and its fields), a --text, or a --file")
+    client = open_client(directory, receive=wait is not None)
+    result = asyncio.run(online(client, lambda c: _send(c, body, wait, timeout), timeout))
+    client.close()
+    if json_output:
+        typer.echo(json.dumps(result))
+        return
+    what = f"notice {result['ref']}" if result["ref"] else "text"
+    typer.echo(f"sent {what} to {client.peer.name}: accepted by the relay at log index {result['log_index']}")
+    acks = result["acks"]
+    assert isinstance(acks, list)
+    for level, seconds in acks:
+        typer.echo(f"  {level} from {client.peer.name} after {seconds:.3f}s")
+
+
+async def _send(client: StationClient, body: Body, wait: WaitFor | None, timeout: float) -> dict[str, object]:
+    started = time.monotonic()
+    statement_hash = await seal(client, body, timeout)
+    await until_authenticated(client, max(0.1, timeout - (time.monotonic() - started)))
+    index = await accepted(client, statement_hash, max(0.1, timeout - (time.monotonic() - started)))
+    sent = Queries(client.store.conn).sent(statement_hash)
+    assert sent is not None
+    acks: list[tuple[str, float]] = []
+    if wait is not None:
+        wanted = ("RECEIVED", *FINAL_LEVELS) if wait is WaitFor.received else FINAL_LEVELS
+
+        def check(_: object) -> list[Row] | None:
+            answers = Queries(client.store.conn).answers_to(statement_hash)
+            return answers if any(a.level in wanted for a in answers) else None
+
+        remaining = max(0.1, timeout - (time.monotonic() - started))
+        answers = await client.wait_for(check, remaining)
+        if answers is None:
+            raise TimedOut(
+                f"{client.peer.name} did not acknowledge within {timeout:g}s ({wait.value} awaited); the notice "
+                "is logged, and its deadline is tracked by 'hotline status'"
+            )
+        acks = [(a.level or "", (a.at - sent.created).total_seconds()) for a in answers]
+    ref = body.ref if isinstance(body, Notice) else None
+    return {"ref": ref, "statement_hash": statement_hash, "log_index": index, "acks": acks}
+
+
+# --- listen ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def listen(
+    directory: Annotated[Path, typer.Argument(help="The station's directory.")],
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    history: Annotated[bool, typer.Option("--history", help="Print what was received before, first.")] = False,
+) -> None:
+    """Receive: verify, store, acknowledge RECEIVED automatically, and print what arrives. Stop with Ctrl-C."""
+    client = open_client(directory, receive=True)
+    asyncio.run(_listen(client, json_output, history))
+    client.close()
+
+
+async def _listen(client: StationClient, json_output: bool, history: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    queries = Queries(client.store.conn)
+    cursor = -1 if history else queries.last_received_index()
+    incident_cursor = queries.last_incident()
+    runner = asyncio.create_task(client.run(stop))
+    peer = client.peer.name
+    typer.echo(f"listening as {client.settings.name} for {peer} via {client.settings.relay.url}", err=True)
+    while not stop.is_set():
+        for row in queries.received_since(cursor):
+            if row.log_index is not None:
+                cursor = max(cursor, row.log_index)
+            emit(row_json(row), json_output, row_text(row, peer))
+        for number, at, code, message in queries.incidents_since(incident_cursor):
+            incident_cursor = number
+            data = {"incident": code, "at": format_time(at), "message": message}
+            emit(data, json_output, f"{at:%H:%M:%SZ}  INCIDENT {code}: {message}")
+        sys.stdout.flush()
+        client.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.changed.wait(), 0.2)
+    await runner
+
+
+# --- ack ---------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def ack(
+    directory: Annotated[Path, typer.Argument(help="The station's directory.")],
+    ref: Annotated[str, typer.Argument(help="The ref of the notice received.")],
+    level: Annotated[Level, typer.Option(help="understood (with read-back), conflict or unable.")] = Level.understood,
+    comment: Annotated[str | None, typer.Option(help="Why (required for conflict and unable).")] = None,
+    officer: Annotated[str | None, typer.Option(help="The duty officer's id.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the relay.")] = 30.0,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Acknowledge a notice received: READ_UNDERSTOOD with the read-back of its area and window, or CONFLICT/UNABLE."""
+    client = open_client(directory, receive=False)
+    notice_row = Queries(client.store.conn).incoming_notice(ref)
+    if notice_row is None:
+        client.close()
+        raise typer.BadParameter(f"no notice {ref} was received; 'hotline status' lists them", param_hint="REF")
+    notice = notice_row.statement.body
+    assert isinstance(notice, Notice)
+    wanted: AckLevel = LEVELS[level.value]
+    readback = None
+    if wanted == "READ_UNDERSTOOD" and notice.area is not None and notice.window is not None:
+        readback = Readback(area=notice.area, window=notice.window)
+    try:
+        body = Ack(
+            answers=notice_row.statement_hash,
+            level=wanted,
+            ref=ref,
+            readback=readback,
+            officer=officer,
+            comment=comment,
+        )
+    except HotlineError as e:
+        client.close()
+        raise typer.BadParameter(str(e)) from None
+    result = asyncio.run(online(client, lambda c: _ack(c, body, timeout), timeout))
+    client.close()
+    emit(
+        {"ref": ref, "level": wanted, "log_index": result},
+        json_output,
+        f"{wanted} of {ref} sent to {client.peer.name}: accepted by the relay at log index {result}",
+    )
+
+
+async def _ack(client: StationClient, body: Ack, timeout: float) -> int:
+    statement_hash = await seal(client, body, timeout)
+    await until_authenticated(client, timeout)
+    return await accepted(client, statement_hash, timeout)
+
+
+# --- status ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def status(
+    directory: Annotated[Path, typer.Argument(help="The station's directory.")],
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Open notices both ways, their deadlines and what is overdue; exit 1 when something is overdue."""
+    settings = load_station(directory)
+    from hotline.store.station import StationStore
+
+    store = StationStore(directory / "station.db")
+    report = status_report(Queries(store.conn), settings.deadlines, datetime.now(UTC))
+    store.close()
+    if json_output:
+        typer.echo(json.dumps(report))
+    else:
+        for line in status_lines(report, settings.peer.name):
+            typer.echo(line)
+    if report["overdue"]:
+        raise typer.Exit(1)
+
+
+def _state(levels: list[str], logged: bool) -> str:
+    for level in ("CONFLICT", "UNABLE", "READ_UNDERSTOOD", "RECEIVED"):
+        if level in levels:
+            return level
+    return "accepted by the relay" if logged else "queued"
+
+
+def status_report(q: Queries, deadlines: dict[str, int], now: datetime) -> dict[str, object]:
+    outgoing, incoming = [], []
+    overdue = 0
+    for row in q.notices("out"):
+        levels = [a.level or "" for a in q.answers_to(row.statement_hash)]
+        due = deadline(row.precedence or "ROUTINE", row.created, deadlines)
+        is_open = not any(level in FINAL_LEVELS for level in levels)
+        late = is_open and now >= due
+        overdue += late
+        if is_open:
+            outgoing.append(
+                {
+                    "ref": row.ref,
+                    "precedence": row.precedence,
+                    "sent": format_time(row.created),
+                    "due": format_time(due),
+                    "state": _state(levels, row.log_index is not None),
+                    "overdue": late,
+                }
+            )
+    for row in q.notices("in"):
+        ours = [a.level or "" for a in q.our_answers_to(row.statement_hash)]
+        due = deadline(row.precedence or "ROUTINE", row.created, deadlines)
+        is_open = not any(level in FINAL_LEVELS for level in ours)
+        late = is_open and now >= due
+        overdue += late
+        if is_open:
+            incoming.append(
+                {
+                    "ref": row.ref,
+                    "precedence": row.precedence,
+                    "received": format_time(row.at),
+                    "due": format_time(due),
+                    "answered": ours[-1] if ours else None,
+                    "overdue": late,
+                }
+            )
+    line = q.line()
+    logged = line.pop("logged")
+    from hotline.protocol.checkpoint import Checkpoint, parse_note
+
+    line["logged_size"] = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
+    return {"outgoing": outgoing, "incoming": incoming, "overdue": overdue, "line": line}
+
+
+def status_lines(report: dict[str, object], peer: str) -> list[str]:
+    lines = []
+    outgoing = report["outgoing"]
+    incoming = report["incoming"]
+    assert isinstance(outgoing, list)
+    assert isinstance(incoming, list)
+    lines.append(f"outgoing notices awaiting {peer}'s answer: {len(outgoing)}")
+    for n in outgoing:
+        flag = "  OVERDUE" if n["overdue"] else ""
+        lines.append(f"  {n['ref']}  {n['precedence']:<9}  {n['state']:<22}  due {n['due'][:19]}Z{flag}")
+    lines.append(f"incoming notices awaiting our READ_UNDERSTOOD: {len(incoming)}")
+    for n in incoming:
+        flag = "  OVERDUE" if n["overdue"] else ""
+        received, due = n["received"][:19], n["due"][:19]
+        lines.append(f"  {n['ref']}  {n['precedence']:<9}  received {received}Z  due {due}Z{flag}")
+    line = report["line"]
+    assert isinstance(line, dict)
+    lines.append(
+        f"line: relay last seen {line['relay_seen_at'] or 'never'};"
+        f" {peer} last heard {line['peer_heard_at'] or 'never'};"
+        f" last heartbeat answered {line['heartbeat_answered_at'] or 'never'}; logged entries {line['logged_size']}"
+    )
+    if report["overdue"]:
+        lines.append(f"OVERDUE: {report['overdue']} notice(s) past their acknowledgement deadline")
+    return lines
+
+
+# --- heartbeat ---------------------------------------------------------------------------------------------
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
+@app.command()
+def heartbeat(
+    directory: Annotated[Path, typer.Argument(help="The station's directory.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the peer's reply.")] = 10.0,
+    every: Annotated[float | None, typer.Option(help="Run as a timer: a check every SECONDS, until stopped.")] = None,
+) -> None:
+    """One end-to-end check of the line (Nagios plugin convention): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    try:
+        settings = load_station(directory)
+        client = open_client(directory, receive=True)
+    except HotlineError as e:
+        typer.echo(f"HOTLINE UNKNOWN - {type(e).__name__}: {e}")
+        raise typer.Exit(UNKNOWN) from None
+    code = asyncio.run(_heartbeats(client, timeout, every, settings.heartbeat_warning, settings.heartbeat_critical))
+    client.close()
+    raise typer.Exit(code)
+
+
+async def _heartbeats(client: StationClient, timeout: float, every: float | None, warn: float, crit: float) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if every is not None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(client.run(stop))
+    code = UNKNOWN
+    try:
+        while True:
+            code, line = await _one_heartbeat(client, timeout, warn, crit)
+            typer.echo(line)
+            sys.stdout.flush()
+            if every is None or stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                break
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, 5)
+    return code if every is None else OK
+
+
+async def _one_heartbeat(client: StationClient, timeout: float, warn: float, crit: float) -> tuple[int, str]:
+    peer = client.peer.name
+    perf = f";{warn:g};{crit:g};0"
+    started = time.monotonic()
+    try:
+        await until_authenticated(client, timeout)
+        _, statement_hash = client.heartbeat()
+    except HotlineError as e:
+        return CRITICAL, f"HOTLINE CRITICAL - {e} | rtt={timeout:g}s{perf}"
+    remaining = max(0.1, timeout - (time.monotonic() - started))
+
+    def check(_: object) -> Row | None:
+        answers = Queries(client.store.conn).answers_to(statement_hash)
+        return answers[0] if answers else None
+
+    reply = await client.wait_for(check, remaining)
+    if reply is None:
+        return (
+            CRITICAL,
+            f"HOTLINE CRITICAL - no heartbeat reply from {peer} within {timeout:g}s | rtt={timeout:g}s{perf}",
+        )
+    sent = Queries(client.store.conn).sent(statement_hash)
+    assert sent is not None
+    rtt = max(0.0, (reply.at - sent.created).total_seconds())
+    code = OK if rtt < warn else WARNING if rtt < crit else CRITICAL
+    return code, f"HOTLINE {STATES[code]} - heartbeat answered by {peer} in {rtt:.3f}s | rtt={rtt:.3f}s{perf}"
