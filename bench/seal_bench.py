@@ -117,9 +117,7 @@ def run() -> list[dict[str, object]]:
             "ratio": value / baseline,
             "target": f"ratio <= {TARGET_RATIO}",
             "ok": value / baseline <= TARGET_RATIO,
-            "spread": (
-                f"medians: ours {statistics.median(ours):.0f} us, primitives {statistics.median(base):.0f} us"
-            ),
+            "spread": (f"medians: ours {statistics.median(ours):.0f} us, primitives {statistics.median(base):.0f} us"),
         }
     ]
 

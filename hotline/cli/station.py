@@ -603,3 +603,44 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
     rtt = max(0.0, (reply.at - sent.created).total_seconds())
     code = OK if rtt < warn else WARNING if rtt < crit else CRITICAL
     return code, f"HOTLINE {STATES[code]} - heartbeat answered by {peer} in {rtt:.3f}s | rtt={rtt:.3f}s{perf}"
+
+
+# --- log verify ----------------------------------------------------------------------------------------------
+
+log_app = typer.Typer(no_args_is_help=True, help="The acknowledgement log.")
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("verify")
+@reports_errors
+def log_verify(
+    directory: Annotated[Path, typer.Argument(help="A station's or a relay's directory.")],
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Verify a stored log from its bytes: signatures, hash chains, inclusion and consistency proofs, cosignatures."""
+    from hotline.store.verify import verify_relay, verify_station
+
+    if (directory / "relay.json").exists():
+        from hotline.relay.setup import load_config
+
+        config = load_config(directory)
+        relay_key = load_public_key(str(directory / "relay.pub"))
+        report = verify_relay(directory / "relay.db", relay_key, [(e.name, e.key) for e in config.roster()])
+        what = "relay"
+    else:
+        settings = load_station(directory)
+        _, own = describe_key_file(Path(settings.key_file))
+        report = verify_station(
+            directory / "station.db",
+            (settings.name, own),
+            (settings.peer.name, settings.peer_key),
+            settings.relay_key,
+        )
+        what = f"station {settings.name}"
+    if json_output:
+        typer.echo(json.dumps({"ok": True, "checks": report.checks, "logged_size": report.logged_size}))
+        return
+    typer.echo(f"{what}: log verified")
+    for check, count in report.checks.items():
+        typer.echo(f"  {count:>6}  {check}")
+    typer.echo(f"  cosigned by both stations up to log size {report.logged_size}")

@@ -85,10 +85,10 @@ __all__ = [
 
 SUITE: Final = "mlkem768x25519-hkdfsha256-chacha20poly1305"
 ZERO_HASH: Final = "0" * 64
-MAX_STATEMENT: Final = 24 * 1024
+MAX_STATEMENT: Final = 20 * 1024
 MAX_HEADER: Final = 1024
 # A signed statement is base64 inside JSON, then sealed (about 1,136 bytes of HPKE overhead).
-MAX_SEALED: Final = 40 * 1024
+MAX_SEALED: Final = 32 * 1024
 MAX_SEQ: Final = 2**53
 # How far in the future a statement's time may be, by the receiver's clock.
 DEFAULT_MAX_SKEW: Final = timedelta(minutes=5)

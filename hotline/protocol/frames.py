@@ -29,6 +29,7 @@ from hotline.protocol.messages import strict_decode
 
 __all__ = [
     "MAX_FRAME",
+    "MAX_SUBMIT",
     "Accepted",
     "Challenge",
     "CheckpointFrame",
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 MAX_FRAME: Final = 64 * 1024
+# The largest submission the relay takes: what it delivers adds a checkpoint and an inclusion
+# proof to the envelope, and must still fit in one frame.
+MAX_SUBMIT: Final = 48 * 1024
 MAX_PROOF: Final = 64
 MAX_NOTE: Final = 4096
 MAX_KEYS: Final = 8
@@ -124,14 +128,14 @@ class Prove(_Frame, frozen=True, tag="prove"):
 class Challenge(_Frame, frozen=True, tag="challenge"):
     relay: Hex64
     nonce: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-    time: datetime
+    time: Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Welcome(_Frame, frozen=True, tag="welcome"):
     """Authenticated. ``time`` lets the station measure its clock offset to the relay."""
 
     name: Name
-    time: datetime
+    time: Annotated[datetime, msgspec.Meta(tz=True)]
     head: Head | None = None
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, TypeAlias
 
+import msgspec
+
 from hotline.protocol import checkpoint as notes
 from hotline.protocol import merkle
 from hotline.protocol.envelope import Checked, Envelope, check_envelope
@@ -45,6 +47,7 @@ from hotline.protocol.exceptions import (
 )
 from hotline.protocol.frames import (
     MAX_KEYS,
+    MAX_SUBMIT,
     Accepted,
     Challenge,
     CheckpointFrame,
@@ -65,7 +68,8 @@ from hotline.protocol.frames import (
     decode_station_frame,
     encode_frame,
 )
-from hotline.protocol.keys import AUTH_LABEL, EpochKey, IdentityKey, PublicKey, Signed, open_epoch_key
+from hotline.protocol.keys import AUTH_LABEL, EpochKey, Hex32, IdentityKey, PublicKey, Signed, open_epoch_key
+from hotline.protocol.messages import strict_decode
 
 __all__ = [
     "Appended",
@@ -341,6 +345,8 @@ class Connection:
                     raise AuthenticationFailed("authenticate first: answer the challenge with a hello")
                 self._hello(frame, now)
             elif isinstance(frame, Submit):
+                if len(data) > MAX_SUBMIT:
+                    raise DecodeError(f"a submission of {len(data)} bytes is over the limit of {MAX_SUBMIT}")
                 self._submit(frame.envelope)
             elif isinstance(frame, Confirm):
                 self._confirm(frame.index)
@@ -391,7 +397,7 @@ class Connection:
         try:
             checked = check_envelope(envelope, {k: s.key for k, s in relay.stations.items()})
         except HotlineError as e:
-            self.refuse(e, None)
+            self.refuse(e, _claimed_id(envelope))
             return
         message_id = checked.header.id
         if not hmac.compare_digest(checked.header.sender, self.station or ""):
@@ -522,3 +528,18 @@ class Connection:
         # refuses, rather than a refusal it could not tie to its question.
         proof = relay.tree.consistency_proof(frame.old, frame.new) if frame.new <= relay.durable_size else []
         self._send(Proof(frame.old, frame.new, proof))
+
+
+def _claimed_id(envelope: Envelope) -> str | None:
+    """The id a refused envelope's header claims, if it parses: the sender can then match the refusal."""
+    try:
+        return strict_decode(_HEADER_IDS, envelope.header, "envelope header").id
+    except HotlineError:
+        return None
+
+
+class _HeaderId(msgspec.Struct, frozen=True):
+    id: Hex32
+
+
+_HEADER_IDS: Final[msgspec.json.Decoder[_HeaderId]] = msgspec.json.Decoder(_HeaderId)

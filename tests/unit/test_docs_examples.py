@@ -295,3 +295,25 @@ def test_keys_and_publish_carry_station_a_epoch_key(examples: Path):
     assert keys.keys == publish.keys
     [signed] = keys.keys
     assert open_epoch_key(signed, a).public == make_examples.epoch_pair("a").public_bytes
+
+
+# --- the specification quotes the reproducible examples as they are --------------------------------
+
+
+def test_protocol_md_quotes_the_reproducible_examples():
+    spec = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    header = msgspec.json.decode(read(COMMITTED, "header.json"))
+    quoted = [
+        read(COMMITTED, "fingerprint.txt").decode().strip(),
+        read(COMMITTED, "public-key.txt").decode().strip(),
+        msgspec.json.decode(read(COMMITTED, "key-file.json"))["secret"],
+        header["id"],
+        header["epoch"],
+        header["statement"],
+        make_examples.ORIGIN,
+    ]
+    for value in quoted:
+        assert value in spec, f"docs/protocol.md does not quote {value!r}: update it from docs/examples/"
+    for name in files_under(COMMITTED):
+        top = name.split("/")[0]
+        assert f"`{top}" in spec or f"`{name}`" in spec, f"docs/protocol.md does not mention {name}"

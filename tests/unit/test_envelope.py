@@ -511,11 +511,11 @@ def test_seal_refuses_a_mismatched_recipient_or_epoch_key() -> None:
 
 
 def _filled(n: int) -> FreeText:
-    """Free text of 4000 + 4000 two-byte and 4000 + ``n`` one-byte characters: each part within its limit."""
+    """Free text of 4000 + 4000 two-byte and ``n`` one-byte characters: each part within its limit."""
     return FreeText(
         lang="en",
         body="ж" * 4000,
-        translations=[Translation(lang="tr", body=t, translator="t") for t in ("ж" * 4000, "a" * 4000, "a" * n)],
+        translations=[Translation(lang="tr", body=t, translator="t") for t in ("ж" * 4000, "a" * n)],
     )
 
 
