@@ -51,7 +51,7 @@ def fingerprint(
 
 
 # The other commands register themselves on the app.
-from hotline.cli import relay, station  # noqa: E402, F401
+from hotline.cli import demo, relay, station  # noqa: E402, F401
 
 
 def main() -> None:
