@@ -583,6 +583,8 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
     started = time.monotonic()
     try:
         await until_authenticated(client, timeout)
+        if not await client.wait_for(lambda _: True if client.station.peer_keys else None, timeout):
+            raise NoEpochKey(f"{peer} has published no epoch key: has it ever connected to the relay?")
         _, statement_hash = client.heartbeat()
     except HotlineError as e:
         return CRITICAL, f"HOTLINE CRITICAL - {e} | rtt={timeout:g}s{perf}"

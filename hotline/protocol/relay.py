@@ -91,7 +91,7 @@ DEFAULT_WINDOW: Final = 64
 # Epoch keys kept per station: two days of hourly keys and some to spare.
 MAX_PUBLISHED: Final = 96
 # Signed checkpoints kept so that a cosignature of a slightly older one can still be checked.
-KEPT_CHECKPOINTS: Final = 16
+KEPT_CHECKPOINTS: Final = 64
 
 
 @dataclass(frozen=True)
@@ -290,9 +290,10 @@ class Relay:
         cp = notes.Checkpoint(self.origin, size, self.tree.root(size))
         note = notes.sign_checkpoint(cp, self.origin, self.key.signing_key)
         self.checkpoints[size] = note
-        for old in [s for s in self.checkpoints if s < size - KEPT_CHECKPOINTS]:
-            del self.checkpoints[old]
-            self.cosignatures.pop(old, None)
+        while len(self.checkpoints) > KEPT_CHECKPOINTS:
+            oldest = min(self.checkpoints)
+            del self.checkpoints[oldest]
+            self.cosignatures.pop(oldest, None)
         self._events.append(CheckpointSigned(size, note))
 
     def disconnect(self, connection: Connection) -> None:
@@ -325,6 +326,7 @@ class Connection:
         self.receive = False
         self.head_size = 0
         self.witness_size = 0
+        self.witness_pending = False
         self.closing = False
         self._sent: set[int] = set()
         self._out: list[bytes] = []
@@ -440,9 +442,15 @@ class Connection:
         return head
 
     def send_checkpoint(self) -> None:
-        """Ask this station to witness the current checkpoint, unless it was already asked to."""
-        if self.witness_size < self.relay.durable_size:
+        """Ask this station to witness the current checkpoint, one request at a time.
+
+        A burst of commits makes many checkpoints; a station asked to cosign each
+        would answer for sizes long gone. Asked again only once it has answered,
+        it cosigns the newest there is, at the pace it can keep.
+        """
+        if not self.witness_pending and self.witness_size < self.relay.durable_size:
             self.witness_size = self.relay.durable_size
+            self.witness_pending = True
             self._send(CheckpointFrame(self._head()))
 
     def pump(self) -> None:
@@ -472,6 +480,13 @@ class Connection:
                 connection.pump()
 
     def _cosign(self, frame: Cosign) -> None:
+        self.witness_pending = False
+        try:
+            self._check_cosignature(frame)
+        finally:
+            self.send_checkpoint()
+
+    def _check_cosignature(self, frame: Cosign) -> None:
         relay = self.relay
         assert self.station is not None
         note_bytes = relay.checkpoints.get(frame.size)

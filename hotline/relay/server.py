@@ -34,6 +34,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from hotline import failpoints
 from hotline.protocol.exceptions import RateLimited
 from hotline.protocol.keys import IdentityKey
 from hotline.protocol.relay import Appended, Connection, Dequeued, Refused, Relay, RelayEvent, log_origin
@@ -286,6 +287,8 @@ class RelayServer:
             if self.server is not None:
                 self.server.close()
             return
+        if any(isinstance(e, Appended) for e in events):
+            failpoints.reached("relay:after-commit")
         self.relay.durable(size)
         for e in events:
             if isinstance(e, Appended):

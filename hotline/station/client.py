@@ -27,12 +27,13 @@ from typing import Final, TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from hotline import failpoints
 from hotline.protocol.exceptions import DuplicateMessage, HotlineError, RemoteProtocolError
 from hotline.protocol.frames import MAX_FRAME
 from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, erasable
 from hotline.protocol.messages import Body
 from hotline.protocol.relay import StationEntry, log_origin
-from hotline.protocol.station import Station, StationConfig, StationEvent, StationState
+from hotline.protocol.station import MessageReceived, Station, StationConfig, StationEvent, StationState
 from hotline.station.setup import StationFile
 from hotline.store.station import StationStore
 
@@ -125,6 +126,8 @@ class StationClient:
                     store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
             events = station.events()
             store.apply(events, dict(self.settings.deadlines))
+        if any(isinstance(e, MessageReceived) for e in events):
+            failpoints.reached("station:after-receive")
         self._send(station.data_to_send())
         self.changed.set()
         if events and self.on_events is not None:
@@ -208,6 +211,12 @@ class StationClient:
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as e:
                 self.last_error = e
                 log.info("relay connection lost", extra={"error": str(e)})
+            except Exception as e:
+                # Whatever went wrong, a station must come back: log it, record it, reconnect.
+                self.last_error = e
+                log.exception("relay connection failed")
+                with contextlib.suppress(Exception), self.store.transaction():
+                    self.store.incident("internal", f"the connection failed: {type(e).__name__}: {e}")
             if stop.is_set():
                 break
             delay = backoff * (0.5 + random.random())  # noqa: S311 - jitter, not a secret

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import pytest
+
+from .harness import Line, make_line
+
+
+@pytest.fixture
+def line(tmp_path) -> Line:
+    """A relay (running) and two stations (set up, not running), on 127.0.0.1 with real TLS."""
+    made = make_line(tmp_path)
+    made.start_relay()
+    try:
+        yield made
+    finally:
+        made.stop()
