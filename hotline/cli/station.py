@@ -97,7 +97,7 @@ async def seal(client: StationClient, body: Body, timeout: float) -> str:
     return client.send(body)
 
 
-async def accepted(client: StationClient, statement_hash: str, timeout: float) -> int:
+async def accepted(client: StationClient, statement_hash: str, timeout: float, total: float | None = None) -> int:
     def check(_: object) -> int | tuple[str, str] | None:
         q = Queries(client.store.conn)
         return (
@@ -111,7 +111,7 @@ async def accepted(client: StationClient, statement_hash: str, timeout: float) -
         raise Refused(f"the relay refused the message: {found[1]}", found[0])
     if found is None:
         raise TimedOut(
-            f"the relay did not accept the message within {timeout:g}s; it stays in the outbox and will be "
+            f"the relay did not accept the message within {total or timeout:g}s; it stays in the outbox and will be "
             "submitted again with the same id"
         )
     assert isinstance(found, int)
@@ -304,7 +304,7 @@ async def _send(client: StationClient, body: Body, wait: WaitFor | None, timeout
     started = time.monotonic()
     statement_hash = await seal(client, body, timeout)
     await until_authenticated(client, max(0.1, timeout - (time.monotonic() - started)))
-    index = await accepted(client, statement_hash, max(0.1, timeout - (time.monotonic() - started)))
+    index = await accepted(client, statement_hash, max(0.1, timeout - (time.monotonic() - started)), timeout)
     sent = Queries(client.store.conn).sent(statement_hash)
     assert sent is not None
     acks: list[tuple[str, float]] = []

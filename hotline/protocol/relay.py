@@ -290,10 +290,12 @@ class Relay:
         cp = notes.Checkpoint(self.origin, size, self.tree.root(size))
         note = notes.sign_checkpoint(cp, self.origin, self.key.signing_key)
         self.checkpoints[size] = note
-        while len(self.checkpoints) > KEPT_CHECKPOINTS:
-            oldest = min(self.checkpoints)
-            del self.checkpoints[oldest]
-            self.cosignatures.pop(oldest, None)
+        # Keep the checkpoints a witness was asked to cosign and has not answered yet, whatever their age.
+        asked = {c.witness_size for c in self.connections if c.witness_pending}
+        for old in sorted(self.checkpoints)[:-KEPT_CHECKPOINTS]:
+            if old not in asked:
+                del self.checkpoints[old]
+                self.cosignatures.pop(old, None)
         self._events.append(CheckpointSigned(size, note))
 
     def disconnect(self, connection: Connection) -> None:

@@ -20,6 +20,7 @@ import msgspec
 from hotline.protocol.exceptions import KeyFileError
 from hotline.protocol.keys import PublicKey, parse_public_key
 from hotline.protocol.messages import DEFAULT_DEADLINES
+from hotline.store.station import StationStore
 
 __all__ = ["StationFile", "init_station", "load_station"]
 
@@ -96,4 +97,5 @@ def init_station(
         relay=RelayLink(relay_url, relay_key.text()),
     )
     (directory / CONFIG).write_bytes(msgspec.json.format(msgspec.json.encode(config)) + b"\n")
+    StationStore(directory / "station.db").close()
     return config

@@ -18,8 +18,6 @@ def connected(line: Line, station: str, since: str = "") -> str:
     """Wait until a process of the station has authenticated with the relay (after ``since``)."""
 
     def seen() -> str | None:
-        if not line.db(station).exists():
-            return None
         at = query(line.db(station), "SELECT relay_seen_at FROM witness")[0][0]
         return at if at and at > since else None
 
