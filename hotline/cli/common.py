@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +16,9 @@ import typer
 from hotline.protocol.exceptions import HotlineError, KeyFileError, WrongPassphrase
 from hotline.protocol.keys import IdentityKey
 from hotline.store.keyfiles import load_identity, needs_passphrase
+
+# Commands say what matters themselves; library warnings stay out of their one-line errors.
+logging.getLogger("hotline").addHandler(logging.NullHandler())
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -71,14 +71,22 @@ async def online(client: StationClient, body: Callable[[StationClient], Awaitabl
 
 
 async def until_authenticated(client: StationClient, timeout: float) -> None:
-    try:
-        await asyncio.wait_for(client.authenticated.wait(), timeout)
-    except TimeoutError:
+    def settled(_: object) -> bool | None:
+        return True if client.authenticated.is_set() or client.refusal is not None else None
+
+    await client.wait_for(settled, timeout)
+    if client.refusal is not None:
+        raise Refused(
+            f"the relay refused this station ({client.refusal.refusal}): is its key on the relay's roster? "
+            "Compare fingerprints with the relay operator",
+            client.refusal.refusal,
+        )
+    if not client.authenticated.is_set():
         reason = f": {client.last_error}" if client.last_error else ""
         raise RelayUnreachable(
             f"no connection to the relay at {client.settings.relay.url} within {timeout:g}s{reason}; "
             "check that it runs and that --relay-ca and --relay-key are the relay's"
-        ) from None
+        )
 
 
 async def seal(client: StationClient, body: Body, timeout: float) -> str:

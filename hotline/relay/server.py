@@ -49,6 +49,7 @@ log = logging.getLogger("hotline.relay")
 
 # Close codes (RFC 6455 section 7.4.1; 4000-4999 are ours).
 POLICY_VIOLATION: Final = 1008
+MESSAGE_TOO_BIG: Final = 1009
 TRY_AGAIN_LATER: Final = 1013
 AUTH_TIMEOUT: Final = 4001
 # How long writes that promise nothing may wait to share a commit.
@@ -204,11 +205,11 @@ class RelayServer:
             self.metrics.refused.labels("auth-timeout").inc()
             log.info("closed a connection that did not authenticate in time", extra={"address": link.address})
             await ws.close(AUTH_TIMEOUT, "authenticate within the time allowed")
-        except ConnectionClosed:
-            pass
-        finally:
-            if ws.close_code == 1009:
+        except ConnectionClosed as closed:
+            if closed.sent is not None and closed.sent.code == MESSAGE_TOO_BIG:
                 self.metrics.refused.labels("frame-too-large").inc()
+                log.info("closed a connection that sent a frame over the limit", extra={"address": link.address})
+        finally:
             self.relay.disconnect(conn)
             del self.links[conn]
             self.per_address[link.address] -= 1

@@ -28,7 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hotline import failpoints
-from hotline.protocol.exceptions import DuplicateMessage, HotlineError, RemoteProtocolError
+from hotline.protocol.exceptions import DuplicateMessage, HotlineError, Refused, RemoteProtocolError
 from hotline.protocol.frames import MAX_FRAME
 from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, erasable
 from hotline.protocol.messages import Body
@@ -99,6 +99,8 @@ class StationClient:
         self.authenticated = asyncio.Event()
         self.changed = asyncio.Event()
         self.last_error: BaseException | None = None
+        # The relay's refusal of our authentication, if it refused: no point in waiting on.
+        self.refusal: Refused | None = None
         self.maintain_keys(now())
 
     # --- transactions ---
@@ -290,6 +292,9 @@ class StationClient:
         for e in failures:
             if isinstance(e, DuplicateMessage):
                 continue
+            if isinstance(e, Refused) and not self.station.authenticated:
+                self.refusal = e
+                self.changed.set()
             log.warning("refused from the relay", extra={"code": e.code, "error": str(e)})
             if self.on_incident is not None:
                 self.on_incident(Incident(at, e))
