@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -52,35 +53,57 @@ def demo(
 ) -> None:
     """A relay and two stations on this machine: a FLASH notice, RECEIVED and READ_UNDERSTOOD, heartbeats, the log."""
     root = Path(tempfile.mkdtemp(prefix="hotline-demo-"))
-    relay: subprocess.Popen[bytes] | None = None
+    local: LocalLine | None = None
     try:
-        relay = _run(root)
+        clock = Clock()
+        say("hotline demo: a neutral relay and two national stations, all on this machine")
+        say()
+        local = start_local_line(root)
+        say("1. Key ceremony: each party makes its key; the others compare its fingerprint, read aloud.")
+        for name, fingerprint in local.fingerprints.items():
+            say(f"   {name:<10} {fingerprint}")
+        say(f"2. The relay runs as its own process at {local.url}: TLS 1.3, its certificate pinned by both stations.")
+        asyncio.run(_exchange(root, clock))
+        say(f"done in {str(clock)[1:]}.")
     finally:
-        if relay is not None:
-            relay.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                relay.wait(5)
+        if local is not None:
+            local.stop()
         if keep:
             say(f"files kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run(root: Path) -> subprocess.Popen[bytes]:
-    clock = Clock()
-    say("hotline demo: a neutral relay and two national stations, all on this machine")
-    say()
-    say("1. Key ceremony: each party makes its key; the others compare its fingerprint, read aloud.")
+@dataclass
+class LocalLine:
+    """A relay process and two station directories on this machine (the demo's, and the benchmarks')."""
+
+    root: Path
+    relay: subprocess.Popen[bytes]
+    url: str
+    fingerprints: dict[str, str]
+
+    def stop(self) -> None:
+        self.relay.terminate()
+        try:
+            self.relay.wait(5)
+        except subprocess.TimeoutExpired:
+            self.relay.kill()
+            self.relay.wait(5)
+
+
+def start_local_line(root: Path) -> LocalLine:
+    """Keys for two stations and a relay, the relay started as its own process, both stations set up."""
     keys = root / "keys"
+    fingerprints = {}
     for name in ("station-a", "station-b"):
         key = IdentityKey(os.urandom(32))
         write_identity(keys, name, key, None)
-        say(f"   {name:<10} {format_fingerprint(key.public.fingerprint)}")
+        fingerprints[name] = format_fingerprint(key.public.fingerprint)
     a_pub, b_pub = load_public_key(str(keys / "station-a.pub")), load_public_key(str(keys / "station-b.pub"))
     init_relay(root / "relay", [("station-a", a_pub), ("station-b", b_pub)], "127.0.0.1", 0, ["127.0.0.1"], None)
     relay_pub = load_public_key(str(root / "relay" / "relay.pub"))
-    say(f"   {'relay':<10} {format_fingerprint(relay_pub.fingerprint)}")
-
+    fingerprints["relay"] = format_fingerprint(relay_pub.fingerprint)
     port_file = root / "relay" / "port"
     log = (root / "relay.log").open("wb")
     relay = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -91,16 +114,13 @@ def _run(root: Path) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + STEP_TIMEOUT
     while not port_file.exists():
         if relay.poll() is not None or time.monotonic() > deadline:
+            relay.kill()
             raise RelayUnreachable(f"the relay did not start; see {root / 'relay.log'}")
         time.sleep(0.02)
-    port = int(port_file.read_text())
-    url = f"wss://127.0.0.1:{port}/"
-    say(f"2. The relay runs as its own process at {url}: TLS 1.3, its certificate pinned by both stations.")
+    url = f"wss://127.0.0.1:{int(port_file.read_text())}/"
     for me, peer, peer_pub in (("station-a", "station-b", b_pub), ("station-b", "station-a", a_pub)):
         init_station(root / me, me, keys / f"{me}.key", peer, peer_pub, url, root / "relay" / "tls.crt", relay_pub)
-    asyncio.run(_exchange(root, clock))
-    say(f"done in {str(clock)[1:]}.")
-    return relay
+    return LocalLine(root, relay, url, fingerprints)
 
 
 async def _exchange(root: Path, clock: Clock) -> None:
