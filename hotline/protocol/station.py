@@ -41,8 +41,10 @@ from hotline.protocol.envelope import (
 )
 from hotline.protocol.exceptions import (
     ChainBroken,
+    DecodeError,
     DroppedMessage,
     DuplicateMessage,
+    EpochKeyError,
     NoEpochKey,
     ProofError,
     Refused,
@@ -51,6 +53,8 @@ from hotline.protocol.exceptions import (
     ReplayedMessage,
     SplitView,
     UnknownKey,
+    VerificationError,
+    WrongRecipient,
     error_for_code,
 )
 from hotline.protocol.frames import (
@@ -98,7 +102,9 @@ from hotline.protocol.relay import StationEntry, auth_payload
 
 __all__ = [
     "AckReceived",
+    "Anomaly",
     "Authenticated",
+    "DeliveryRejected",
     "HeadAdvanced",
     "HeartbeatAnswered",
     "Logged",
@@ -117,6 +123,10 @@ __all__ = [
 
 # Statements remembered from the peer, to tell a harmless redelivery from a replay.
 RECENT: Final = 1024
+# Submissions awaiting the relay's answer on one connection: more wait their turn (flow control).
+SUBMIT_WINDOW: Final = 128
+# Refusals that say "not now" rather than "never": the message stays in the outbox and goes again.
+TRANSIENT: Final = frozenset({"rate-limited"})
 # Checkpoint roots remembered by size, to compare gossiped and cosigned checkpoints without a proof.
 SEEN: Final = 256
 
@@ -198,6 +208,26 @@ class MessageReceived:
 
 
 @dataclass(frozen=True)
+class DeliveryRejected:
+    """A delivery that can never be read (forged, tampered, sealed to a key we no longer hold).
+
+    A resilient station keeps it as evidence, confirms it so the queue moves on, and shows nothing.
+    """
+
+    index: int
+    envelope: Envelope
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A fault detected and recorded, after which a resilient station carries on (a gap in the chain)."""
+
+    error: RemoteProtocolError
+
+
+@dataclass(frozen=True)
 class AckReceived:
     """The peer acknowledged one of our statements."""
 
@@ -251,7 +281,9 @@ class PeerKeys:
 
 
 StationEvent: TypeAlias = (
-    Authenticated
+    Anomaly
+    | DeliveryRejected
+    | Authenticated
     | MessageSent
     | MessageAccepted
     | SubmissionRefused
@@ -294,6 +326,9 @@ class Station:
         # Whether the relay should deliver to this connection (a one-shot sender need not receive).
         self.receive = True
         self.unaccepted: dict[str, Sealed] = {}
+        self.in_flight: dict[str, datetime] = {}
+        # After a fault is recorded, keep the line moving rather than stop at it (see _deliver).
+        self.resilient = False
         self.open_notices: dict[str, tuple[Notice, datetime, AckLevel | None]] = {}
         self.heartbeats: dict[str, datetime] = {}
         self.pending_acks: list[Ack | HeartbeatReply] = []
@@ -333,6 +368,7 @@ class Station:
 
     def connection_lost(self) -> None:
         self.authenticated = False
+        self.in_flight.clear()
         self._comparisons.clear()
 
     def receive_frame(self, data: bytes, now: datetime) -> None:
@@ -344,7 +380,7 @@ class Station:
         elif isinstance(frame, Welcome):
             self._welcome(frame, now)
         elif isinstance(frame, Accepted):
-            self._accepted(frame)
+            self._accepted(frame, now)
         elif isinstance(frame, Deliver):
             self._deliver(frame, now)
         elif isinstance(frame, CheckpointFrame):
@@ -386,9 +422,20 @@ class Station:
         elif isinstance(body, Heartbeat):
             self.heartbeats[body.probe] = now
         self._events.append(MessageSent(sealed))
-        if self.authenticated:
-            self._send(Submit(sealed.envelope))
+        self._submit_waiting(now)
         return sealed
+
+    def _submit_waiting(self, now: datetime) -> None:
+        """Submit unaccepted messages, oldest first, while the window has room."""
+        if not self.authenticated:
+            return
+        room = SUBMIT_WINDOW - len(self.in_flight)
+        if room <= 0:
+            return
+        waiting = [s for s in self.unaccepted.values() if s.statement.id not in self.in_flight]
+        for sealed in sorted(waiting, key=lambda s: s.statement.seq)[:room]:
+            self.in_flight[sealed.statement.id] = now
+            self._send(Submit(sealed.envelope))
 
     def heartbeat(self, now: datetime) -> Sealed:
         """An end-to-end test that also gossips our latest cosigned checkpoint."""
@@ -404,13 +451,14 @@ class Station:
         for start in range(0, len(self.published), MAX_KEYS):
             self._send(Publish(self.published[start : start + MAX_KEYS]))
 
-    def resubmit(self, before: datetime) -> int:
-        """Submit again what the relay has not yet accepted and was sealed before ``before``, same ids."""
+    def resubmit(self, now: datetime, after: timedelta) -> int:
+        """Submit again, with the same ids, what has waited longer than ``after`` for the relay's answer."""
         if not self.authenticated:
             return 0
-        stale = [s for s in self.unaccepted.values() if s.statement.created < before]
-        for sealed in sorted(stale, key=lambda s: s.statement.seq):
-            self._send(Submit(sealed.envelope))
+        stale = [i for i, at in self.in_flight.items() if now - at >= after or i not in self.unaccepted]
+        for message_id in stale:
+            del self.in_flight[message_id]
+        self._submit_waiting(now)
         return len(stale)
 
     def overdue(self, now: datetime) -> list[tuple[str, Notice, datetime]]:
@@ -441,33 +489,46 @@ class Station:
         self.authenticated = True
         self._events.append(Authenticated(frame.name, frame.time - now))
         self._send_published()
-        for sealed in sorted(self.unaccepted.values(), key=lambda s: s.statement.seq):
-            self._send(Submit(sealed.envelope))
+        self.in_flight.clear()
+        self._submit_waiting(now)
 
-    def _accepted(self, frame: Accepted) -> None:
+    def _accepted(self, frame: Accepted, now: datetime) -> None:
         cp = self._advance(frame.head)
         sealed = self.unaccepted.get(frame.id)
         if sealed is None:
             return
         merkle.verify_inclusion(merkle.leaf_hash(sealed.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
         del self.unaccepted[frame.id]
+        self.in_flight.pop(frame.id, None)
         self._events.append(
             MessageAccepted(frame.id, sealed.statement_hash, frame.index, frame.head.checkpoint, frame.inclusion)
         )
+        self._submit_waiting(now)
 
     def _refused(self, frame: Refusal) -> None:
-        if frame.id is not None and frame.id in self.unaccepted:
-            del self.unaccepted[frame.id]
-            self._events.append(SubmissionRefused(frame.id, frame.code, frame.message))
+        if frame.id is not None:
+            self.in_flight.pop(frame.id, None)
+            if frame.id in self.unaccepted and frame.code not in TRANSIENT:
+                del self.unaccepted[frame.id]
+                self._events.append(SubmissionRefused(frame.id, frame.code, frame.message))
         error = error_for_code(frame.code)
         raise Refused(f"the relay refused: {frame.message} ({frame.code}, {error.__name__})", frame.code)
 
     def _deliver(self, frame: Deliver, now: datetime) -> None:
         cp = self._advance(frame.head)
-        opened = open_envelope(
-            frame.envelope, self.me, self.config.peer.key, self.epoch_keys, now, self.config.max_skew
-        )
-        merkle.verify_inclusion(merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
+        try:
+            opened = open_envelope(
+                frame.envelope, self.me, self.config.peer.key, self.epoch_keys, now, self.config.max_skew
+            )
+            merkle.verify_inclusion(merkle.leaf_hash(opened.leaf_input), frame.index, cp.size, frame.inclusion, cp.root)
+        except (VerificationError, DecodeError, UnknownKey, WrongRecipient, EpochKeyError) as e:
+            # It can never be read: a resilient station keeps it as evidence, confirms it so that the
+            # queue moves on, and shows nothing of it. The sender's next statement then shows a gap.
+            if self.resilient:
+                self.state.peer_index = frame.index
+                self._events.append(DeliveryRejected(frame.index, frame.envelope, e.code, str(e)))
+                self._send(Confirm(frame.index))
+            raise
         self._check_order(opened.statement, opened.statement_hash, frame)
         state = self.state
         state.peer_seq = opened.statement.seq
@@ -503,7 +564,12 @@ class Station:
             )
         if seq != state.peer_seq + 1:
             missing = f"{state.peer_seq + 1}" + (f" to {seq - 1}" if seq - 1 > state.peer_seq + 1 else "")
-            raise DroppedMessage(f"statement {missing} from the peer never arrived; this one is {seq}")
+            gap = DroppedMessage(f"statement {missing} from the peer never arrived; this one is {seq}")
+            if not self.resilient:
+                raise gap
+            # Recorded, and the line goes on: what follows a gap cannot link to what is missing.
+            self._events.append(Anomaly(gap))
+            return
         if not hmac.compare_digest(statement.prev, state.peer_hash):
             raise ChainBroken(f"statement {seq} does not link to the peer's statement {seq - 1}")
 

@@ -43,8 +43,8 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     connections_per_address: int = 16
     connections_per_station: int = 8
     unauthenticated_seconds: float = 10.0
-    submissions_per_second: float = 200.0
-    submission_burst: int = 400
+    submissions_per_second: float = 1000.0
+    submission_burst: int = 2000
 
 
 class Party(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -33,7 +33,7 @@ from hotline.protocol.frames import MAX_FRAME
 from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, erasable
 from hotline.protocol.messages import Body
 from hotline.protocol.relay import StationEntry, log_origin
-from hotline.protocol.station import MessageReceived, Station, StationConfig, StationEvent, StationState
+from hotline.protocol.station import Anomaly, MessageReceived, Station, StationConfig, StationEvent, StationState
 from hotline.station.setup import StationFile
 from hotline.store.station import StationStore
 
@@ -94,6 +94,7 @@ class StationClient:
         )
         self.station = Station(config, StationState(), {}, os.urandom)
         self.station.receive = receive
+        self.station.resilient = True
         self._pairs: dict[str, EpochKeyPair] = {}
         self.session: _Session | None = None
         self.authenticated = asyncio.Event()
@@ -134,6 +135,10 @@ class StationClient:
         self.changed.set()
         if events and self.on_events is not None:
             self.on_events(events)
+        if self.on_incident is not None:
+            for event in events:
+                if isinstance(event, Anomaly):
+                    self.on_incident(Incident(now(), event.error))
         if failure is not None:
             if not isinstance(failure, DuplicateMessage) and self.on_incident is not None:
                 self.on_incident(Incident(now(), failure))
@@ -165,6 +170,12 @@ class StationClient:
         """Seal and store a message, then submit it if connected; return its statement hash."""
         sealed = self.act(lambda s: s.send(body, now()))
         return sealed.statement_hash
+
+    def send_many(self, bodies: list[Body]) -> list[str]:
+        """Seal several messages in one transaction (one fsync); return their statement hashes in order."""
+        at = now()
+        sealed = self.act(lambda s: [s.send(body, at) for body in bodies])
+        return [x.statement_hash for x in sealed]
 
     def heartbeat(self) -> tuple[str, str]:
         """Send a heartbeat; return its probe and statement hash."""
@@ -306,7 +317,7 @@ class StationClient:
         keys_at = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(RESUBMIT_EVERY)
-            self.act(lambda s: s.resubmit(now() - RESUBMIT_AFTER))
+            self.act(lambda s: s.resubmit(now(), RESUBMIT_AFTER))
             if asyncio.get_running_loop().time() - keys_at > KEYS_EVERY:
                 keys_at = asyncio.get_running_loop().time()
                 self.maintain_keys(now())

@@ -38,7 +38,9 @@ from hotline.protocol.keys import (
 )
 from hotline.protocol.messages import Ack, Heartbeat, HeartbeatReply, Notice
 from hotline.protocol.station import (
+    Anomaly,
     Authenticated,
+    DeliveryRejected,
     HeadAdvanced,
     Logged,
     MessageAccepted,
@@ -162,6 +164,15 @@ MIGRATIONS: Final = [
     CREATE TRIGGER heads_no_delete BEFORE DELETE ON heads
     BEGIN SELECT RAISE(ABORT, 'witnessed checkpoints are evidence: append-only'); END;
     """,
+    """
+    CREATE TABLE rejected (
+        log_index INTEGER PRIMARY KEY,
+        envelope BLOB NOT NULL,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        rejected_at TEXT NOT NULL
+    );
+    """,
 ]
 
 # Inbox rows read back per transaction, to tell a harmless redelivery from a replay.
@@ -248,6 +259,10 @@ class StationStore:
         if recent:
             state.peer_seq, state.peer_hash, state.peer_index = recent[0]
             state.recent = {seq: (h, index) for seq, h, index in recent}
+        # A delivery rejected as unreadable was confirmed: the relay's next one follows it.
+        (rejected,) = conn.execute("SELECT MAX(log_index) FROM rejected").fetchone()
+        if rejected is not None and rejected > state.peer_index:
+            state.peer_index = rejected
         head = conn.execute("SELECT note FROM heads ORDER BY size DESC LIMIT 1").fetchone()
         state.head = bytes(head[0]) if head else None
         cosigned, logged = conn.execute("SELECT cosigned, logged FROM witness").fetchone()
@@ -363,6 +378,14 @@ class StationStore:
                         _proof(event.inclusion),
                     ),
                 )
+            elif isinstance(event, DeliveryRejected):
+                conn.execute(
+                    "INSERT OR IGNORE INTO rejected (log_index, envelope, code, reason, rejected_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (event.index, msgspec.json.encode(event.envelope), event.code, event.reason, now),
+                )
+            elif isinstance(event, Anomaly):
+                self.incident(event.error.code, str(event.error))
             elif isinstance(event, HeadAdvanced):
                 conn.execute(
                     "INSERT OR IGNORE INTO heads (size, note, previous, consistency, seen_at) VALUES (?, ?, ?, ?, ?)",
