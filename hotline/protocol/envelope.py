@@ -121,13 +121,19 @@ class Statement(Message, frozen=True):
 
 
 class Header(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The part of an envelope the relay reads. It is the HPKE ``info`` too, so it cannot be swapped."""
+    """The part of an envelope the relay reads. It is the HPKE ``info`` too, so it cannot be swapped.
+
+    ``seq`` is the statement's sequence number: the relay logs each sender's
+    envelopes in that order, so that the log and every delivery follow the
+    sender's own order. It tells the relay nothing its log does not.
+    """
 
     v: Literal[1]
     suite: Literal["mlkem768x25519-hkdfsha256-chacha20poly1305"]
     id: Hex32
     sender: Hex64
     recipient: Hex64
+    seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
     epoch: Hex32
     statement: Hex64
 
@@ -193,7 +199,9 @@ def seal(identity: IdentityKey, peer: PublicKey, epoch_key: EpochKey, statement:
         raise InvalidMessage(f"the statement is {len(statement_bytes)} bytes, over the limit of {MAX_STATEMENT}")
     statement_hash = hashlib.sha256(statement_bytes).hexdigest()
     signed_statement = msgspec.json.encode(sign(identity, STATEMENT_LABEL, statement_bytes))
-    header = Header(1, SUITE, statement.id, statement.sender, statement.recipient, epoch_key.key_id, statement_hash)
+    header = Header(
+        1, SUITE, statement.id, statement.sender, statement.recipient, statement.seq, epoch_key.key_id, statement_hash
+    )
     header_bytes = msgspec.json.encode(header)
     sealed = _HPKE.encrypt(signed_statement, epoch_key.hpke_public_key(), info=HPKE_INFO_LABEL + b"\x00" + header_bytes)
     signature = identity.sign(ENVELOPE_LABEL, _envelope_message(header_bytes, sealed))
@@ -285,8 +293,8 @@ def open_envelope(
     if not hmac.compare_digest(statement_hash, header.statement):
         raise DecryptionFailed("the statement does not match the hash its envelope commits to")
     statement = canonical_decode(_STATEMENT_DECODER, statement_bytes, "statement")
-    if statement.sender != header.sender or statement.id != header.id:
-        raise DecodeError("the statement's sender or id differs from its envelope header")
+    if statement.sender != header.sender or statement.id != header.id or statement.seq != header.seq:
+        raise DecodeError("the statement's sender, id or sequence number differs from its envelope header")
     if statement.recipient != me.key_id:
         raise WrongRecipient("the statement is addressed to another station")
     if not pair.not_before <= statement.created < pair.not_after:

@@ -33,6 +33,7 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     │   ├── SplitView                 the relay showed two inconsistent histories
     │   ├── AuthenticationFailed      the challenge was not answered correctly
     │   ├── RateLimited               more submissions per second than allowed
+    │   ├── OutOfOrder                submitted ahead of the sender's previous statement
     │   └── Refused                   the relay refused what we sent
     ├── KeyFileError                  a key file cannot be used
     │   ├── InsecureKeyFile           readable by group or others
@@ -66,6 +67,7 @@ __all__ = [
     "LineError",
     "LocalProtocolError",
     "NoEpochKey",
+    "OutOfOrder",
     "ProofError",
     "RateLimited",
     "Refused",
@@ -260,6 +262,16 @@ class RateLimited(RemoteProtocolError):
     """More submissions per second than the relay allows one station: slow down and resubmit."""
 
     code = "rate-limited"
+
+
+class OutOfOrder(RemoteProtocolError):
+    """A submission whose sequence number is not the next the relay expects from its sender.
+
+    The relay logs each sender's statements in their own order; the sender
+    submits the missing one first, then this one again.
+    """
+
+    code = "out-of-order"
 
 
 class Refused(RemoteProtocolError):

@@ -25,6 +25,7 @@ A refusal leaves no trace but a ``Refused`` event, which the I/O layer counts.
 from __future__ import annotations
 
 import hmac
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,7 @@ from hotline.protocol.exceptions import (
     DecodeError,
     HotlineError,
     LocalProtocolError,
+    OutOfOrder,
     ReplayedMessage,
     StateError,
     UnknownKey,
@@ -208,11 +210,16 @@ class Relay:
         self.stations = {s.key.key_id: s for s in stations}
         self.random = random
         self.window = window
+        # Ask for cosignatures after every commit (simple, and what the in-memory tests use), or only
+        # when the I/O layer calls ask_witnesses(), on a timer: under load, one per commit is waste.
+        self.witness_every_commit = True
         self.tree = merkle.Tree()
         self.durable_size = 0
         self.ids: dict[str, int] = {}
         self.queues: dict[str, dict[int, _Queued]] = {k: {} for k in self.stations}
         self.last_enqueued: dict[str, int] = dict.fromkeys(self.stations, -1)
+        # The sequence number of each sender's last logged statement: the next must follow it.
+        self.last_seq: dict[str, int] = dict.fromkeys(self.stations, 0)
         self.epoch_keys: dict[str, dict[str, tuple[Signed, EpochKey]]] = {k: {} for k in self.stations}
         self.checkpoints: dict[int, bytes] = {}
         self.cosignatures: dict[int, dict[str, notes.NoteSignature]] = {}
@@ -236,6 +243,8 @@ class Relay:
             index = self.tree.append(merkle.leaf_hash(leaf))
             self.ids[message_id] = index
             self.last_enqueued[recipient] = index
+            header = _leaf_header(leaf)
+            self.last_seq[header.sender] = max(self.last_seq.get(header.sender, 0), header.seq)
         self.durable_size = self.tree.size
         for recipient, index, prev, envelope in queued:
             self.queues[recipient][index] = _Queued(index, prev, envelope, recipient)
@@ -282,8 +291,15 @@ class Relay:
             p.connection.answer_accepted(p.message_id, p.index)
         for connection in self.connections:
             if connection.station is not None:
-                connection.send_checkpoint()
+                if self.witness_every_commit:
+                    connection.send_checkpoint()
                 connection.pump()
+
+    def ask_witnesses(self) -> None:
+        """Ask each station to cosign the current checkpoint (those not already asked and answering)."""
+        for connection in self.connections:
+            if connection.station is not None:
+                connection.send_checkpoint()
 
     def _sign_checkpoint(self) -> None:
         size = self.durable_size
@@ -411,6 +427,14 @@ class Connection:
         if existing is not None:
             self._resubmitted(checked, existing)
             return
+        expected = relay.last_seq[checked.header.sender] + 1
+        if checked.header.seq != expected:
+            self.refuse(
+                OutOfOrder(f"statement {checked.header.seq} submitted before {expected}: submit {expected} first"),
+                message_id,
+            )
+            return
+        relay.last_seq[checked.header.sender] = checked.header.seq
         index = relay.tree.append(merkle.leaf_hash(checked.leaf_input))
         relay.ids[message_id] = index
         recipient = checked.header.recipient
@@ -560,3 +584,14 @@ class _HeaderId(msgspec.Struct, frozen=True):
 
 
 _HEADER_IDS: Final[msgspec.json.Decoder[_HeaderId]] = msgspec.json.Decoder(_HeaderId)
+
+
+def _leaf_header(leaf: bytes) -> _HeaderSeq:
+    """The sender and sequence number of a stored log entry (its leaf input starts with the header)."""
+    (n,) = struct.unpack(">I", leaf[:4])
+    return msgspec.json.decode(leaf[4 : 4 + n], type=_HeaderSeq)
+
+
+class _HeaderSeq(msgspec.Struct, frozen=True):
+    sender: str
+    seq: int

@@ -126,9 +126,11 @@ RECENT: Final = 1024
 # Submissions awaiting the relay's answer on one connection: more wait their turn (flow control).
 SUBMIT_WINDOW: Final = 128
 # Refusals that say "not now" rather than "never": the message stays in the outbox and goes again.
-TRANSIENT: Final = frozenset({"rate-limited"})
+TRANSIENT: Final = frozenset({"rate-limited", "out-of-order"})
 # Checkpoint roots remembered by size, to compare gossiped and cosigned checkpoints without a proof.
 SEEN: Final = 256
+# Checkpoint notes whose relay signature was verified (by their exact bytes).
+VERIFIED: Final = 64
 
 
 def deadline(precedence: str, created: datetime, deadlines: Mapping[str, int] = DEFAULT_DEADLINES) -> datetime:
@@ -329,12 +331,16 @@ class Station:
         self.in_flight: dict[str, datetime] = {}
         # After a fault is recorded, keep the line moving rather than stop at it (see _deliver).
         self.resilient = False
+        # Keep RECEIVED and heartbeat replies for answer_owed() instead of sealing them as each message
+        # is taken in: a station catching up on a backlog stores it first and answers right after.
+        self.defer_answers = False
         self.open_notices: dict[str, tuple[Notice, datetime, AckLevel | None]] = {}
         self.heartbeats: dict[str, datetime] = {}
         self.pending_acks: list[Ack | HeartbeatReply] = []
         self.published: list[Signed] = []
         self._head: notes.Checkpoint | None = None
         self._head_note: bytes | None = None
+        self._verified: dict[bytes, notes.Checkpoint] = {}
         self._seen: dict[int, tuple[bytes, bytes]] = {}
         self._comparisons: dict[tuple[int, int], _Comparison] = {}
         self._events: list[StationEvent] = []
@@ -432,10 +438,14 @@ class Station:
         room = SUBMIT_WINDOW - len(self.in_flight)
         if room <= 0:
             return
-        waiting = [s for s in self.unaccepted.values() if s.statement.id not in self.in_flight]
-        for sealed in sorted(waiting, key=lambda s: s.statement.seq)[:room]:
-            self.in_flight[sealed.statement.id] = now
-            self._send(Submit(sealed.envelope))
+        # The outbox is kept in sequence order, and the oldest are the ones in flight.
+        for sealed in self.unaccepted.values():
+            if room <= 0:
+                break
+            if sealed.statement.id not in self.in_flight:
+                self.in_flight[sealed.statement.id] = now
+                self._send(Submit(sealed.envelope))
+                room -= 1
 
     def heartbeat(self, now: datetime) -> Sealed:
         """An end-to-end test that also gossips our latest cosigned checkpoint."""
@@ -594,11 +604,27 @@ class Station:
             self._acked(body, opened.statement_hash)
 
     def _acknowledge(self, body: Ack | HeartbeatReply, now: datetime) -> None:
-        """Answer now if the peer has a current epoch key; otherwise keep it until one arrives."""
+        """Answer now, or later if answers are deferred or the peer has no current epoch key."""
+        if self.defer_answers:
+            self.pending_acks.append(body)
+            return
         try:
             self.send(body, now)
         except NoEpochKey:
             self.pending_acks.append(body)
+
+    def answer_owed(self, now: datetime, limit: int = 1024) -> int:
+        """Seal up to ``limit`` of the answers owed (RECEIVED, heartbeat replies), oldest first."""
+        owed, self.pending_acks = self.pending_acks[:limit], self.pending_acks[limit:]
+        sent = 0
+        for i, body in enumerate(owed):
+            try:
+                self.send(body, now)
+            except NoEpochKey:
+                self.pending_acks[:0] = owed[i:]
+                break
+            sent += 1
+        return sent
 
     def _acked(self, ack: Ack, statement_hash: str) -> None:
         entry = self.open_notices.get(ack.answers)
@@ -620,9 +646,8 @@ class Station:
         for key_id in [k for k, key in self.peer_keys.items() if key.not_after <= now]:
             del self.peer_keys[key_id]
         self._events.append(PeerKeys(tuple(opened)))
-        pending, self.pending_acks = self.pending_acks, []
-        for body in pending:
-            self._acknowledge(body, now)
+        if not self.defer_answers:
+            self.answer_owed(now)
 
     def _peer_key(self, now: datetime) -> EpochKey:
         valid = [k for k in self.peer_keys.values() if k.valid_at(now)]
@@ -635,8 +660,14 @@ class Station:
     # --- the witness ---
 
     def _open_checkpoint(self, note: bytes) -> notes.Checkpoint:
-        origin = self.config.origin
-        cp, _ = notes.open_checkpoint(note, origin, origin, self.config.relay_key.raw)
+        """Verify the relay's signature on a checkpoint; the same bytes come on many frames, so remember them."""
+        cp = self._verified.get(note)
+        if cp is None:
+            origin = self.config.origin
+            cp, _ = notes.open_checkpoint(note, origin, origin, self.config.relay_key.raw)
+            self._verified[note] = cp
+            if len(self._verified) > VERIFIED:
+                del self._verified[next(iter(self._verified))]
         return cp
 
     def _advance(self, head: Head) -> notes.Checkpoint:

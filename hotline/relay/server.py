@@ -54,6 +54,8 @@ TRY_AGAIN_LATER: Final = 1013
 AUTH_TIMEOUT: Final = 4001
 # How long writes that promise nothing may wait to share a commit.
 LAZY_SECONDS: Final = 0.05
+# How often the stations are asked to witness the newest checkpoint.
+WITNESS_SECONDS: Final = 0.25
 
 
 class JsonFormatter(logging.Formatter):
@@ -140,6 +142,7 @@ class RelayServer:
         self.limits = config.limits
         self.store = RelayStore(directory / "relay.db")
         self.relay = Relay(identity, log_origin(identity.public), config.roster(), os.urandom)
+        self.relay.witness_every_commit = False
         restored = self.store.load()
         self.relay.restore(restored.leaves, restored.queued, restored.epoch_keys, restored.cosigned)
         self.writer = Writer(directory / "relay.db")
@@ -304,6 +307,13 @@ class RelayServer:
             self.metrics.commit_seconds.observe(stats.commit_seconds[-1])
         self._after_input()
 
+    async def _witness_timer(self) -> None:
+        """Ask the stations to cosign the newest checkpoint a few times a second, not after every commit."""
+        while True:
+            await asyncio.sleep(WITNESS_SECONDS)
+            self.relay.ask_witnesses()
+            self._after_input()
+
     def _wake(self) -> None:
         for link in self.links.values():
             link.wake.set()
@@ -346,9 +356,11 @@ class RelayServer:
             )
             if ready is not None:
                 ready(port)
+            witnesses = asyncio.create_task(self._witness_timer())
             closed = asyncio.ensure_future(server.wait_closed())
             await asyncio.wait([stop, closed], return_when=asyncio.FIRST_COMPLETED)
             log.info("relay stopping")
+            witnesses.cancel()
         self._flush_lazy()
         await asyncio.to_thread(self.writer.close)
         log.info("relay stopped", extra={"log_size": self.relay.durable_size})

@@ -48,6 +48,9 @@ RESUBMIT_AFTER: Final = timedelta(seconds=10)
 KEYS_EVERY: Final = 600.0
 BACKOFF_FIRST: Final = 0.2
 BACKOFF_MAX: Final = 30.0
+# Frames taken in one transaction at most, and answers sealed in one.
+BATCH: Final = 256
+OWED_AT_ONCE: Final = 256
 
 
 def now() -> datetime:
@@ -95,7 +98,9 @@ class StationClient:
         self.station = Station(config, StationState(), {}, os.urandom)
         self.station.receive = receive
         self.station.resilient = True
+        self.station.defer_answers = True
         self._pairs: dict[str, EpochKeyPair] = {}
+        self._version: int | None = None
         self.session: _Session | None = None
         self.authenticated = asyncio.Event()
         self.changed = asyncio.Event()
@@ -116,19 +121,30 @@ class StationClient:
         station = self.station
         store = self.store
         failure: HotlineError | None = None
-        with store.transaction():
-            loaded = store.load()
-            station.resume(loaded.state, loaded.owed)
-            station.unaccepted = {s.statement.id: s for s in loaded.unaccepted}
-            station.epoch_keys = self._epoch_keys()
-            try:
-                result = action(station)
-            except RemoteProtocolError as e:
-                failure = e
-                if not isinstance(e, DuplicateMessage):
-                    store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
-            events = station.events()
-            store.apply(events, dict(self.settings.deadlines))
+        try:
+            with store.transaction():
+                # Read the state back only if another process has written since our last commit.
+                version = store.data_version()
+                if version != self._version:
+                    loaded = store.load()
+                    station.resume(loaded.state, loaded.owed)
+                    station.unaccepted = {s.statement.id: s for s in loaded.unaccepted}
+                    station.epoch_keys = self._epoch_keys()
+                    self._version = version
+                try:
+                    result = action(station)
+                except RemoteProtocolError as e:
+                    failure = e
+                    if not isinstance(e, DuplicateMessage):
+                        store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+                events = station.events()
+                store.apply(events, dict(self.settings.deadlines))
+        except BaseException:
+            # Rolled back: what the state machine holds in memory is no longer what is stored.
+            self._version = None
+            station.events()
+            station.data_to_send()
+            raise
         if any(isinstance(e, MessageReceived) for e in events):
             failpoints.reached("station:after-receive")
         self._send(station.data_to_send())
@@ -161,6 +177,7 @@ class StationClient:
             self.store.erase_epoch_keys(erasable(self.store.epoch_keys(self.identity).values(), when))
             self.station.peer_keys.update(self.store.peer_keys(self.peer.key, when))
             published = self.store.published_keys(when)
+        self._version = None  # new keys of our own: read them in at the next transaction
         self.station.publish(published)
         self._send(self.station.data_to_send())
 
@@ -245,6 +262,8 @@ class StationClient:
                 compression=None,
                 max_size=MAX_FRAME,
                 open_timeout=10,
+                # Frames nobody reads any more fill the queue and hold up the closing handshake.
+                close_timeout=2,
                 user_agent_header=None,
             )
         except InvalidURI as e:
@@ -268,9 +287,14 @@ class StationClient:
                         session.tasks[0].result()  # re-raise how the connection ended
                     return
                 batch = [getter.result()]
-                while not frames.empty():
+                while not frames.empty() and len(batch) < BATCH:
                     batch.append(frames.get_nowait())
-                self._take(batch)
+                self._take(batch, more=not frames.empty())
+                if frames.empty() and self.station.pending_acks:
+                    # Let what has arrived meanwhile in first, then answer the rest.
+                    await asyncio.sleep(0)
+                    if frames.empty():
+                        self.act(lambda s: s.answer_owed(now(), OWED_AT_ONCE))
         finally:
             stopper.cancel()
             for task in session.tasks:
@@ -284,8 +308,12 @@ class StationClient:
         async for message in ws:
             frames.put_nowait(message.encode("utf-8") if isinstance(message, str) else message)
 
-    def _take(self, batch: list[bytes]) -> None:
-        """Frames that arrived together, in one transaction; a fault in one does not stop the others."""
+    def _take(self, batch: list[bytes], more: bool) -> None:
+        """Frames that arrived together, in one transaction; a fault in one does not stop the others.
+
+        The answers owed (RECEIVED, heartbeat replies) go out once nothing more is waiting to be
+        read: a station catching up on a backlog takes it all in first, then answers.
+        """
         at = now()
         failures: list[HotlineError] = []
 
@@ -297,6 +325,8 @@ class StationClient:
                     failures.append(e)
                     if not isinstance(e, DuplicateMessage):
                         self.store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+            if not more:
+                station.answer_owed(at, OWED_AT_ONCE)
             return []
 
         self.act(receive)

@@ -173,7 +173,26 @@ MIGRATIONS: Final = [
         rejected_at TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE pending (
+        message_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO pending (message_id, seq)
+        SELECT message_id, seq FROM outbox
+        WHERE seq NOT IN (SELECT seq FROM accepted) AND seq NOT IN (SELECT seq FROM refused);
+    CREATE TABLE owed (
+        statement_hash TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO owed (statement_hash, seq)
+        SELECT i.statement_hash, i.seq FROM inbox i WHERE i.kind IN ('notice', 'text', 'heartbeat')
+        AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.answers = i.statement_hash
+                        AND (o.level = 'RECEIVED' OR o.kind = 'heartbeat-reply'));
+    """,
 ]
+
+_SEALED_COLUMNS: Final = "message_id, statement, statement_hash, signed_statement, header, envelope, leaf_input"
 
 # Inbox rows read back per transaction, to tell a harmless redelivery from a replay.
 RECENT: Final = 256
@@ -229,6 +248,8 @@ class StationStore:
         # Erased epoch keys must not survive in free pages (forward secrecy, DESIGN S5).
         self.conn.execute("PRAGMA secure_delete=ON")
         migrate(self.conn, MIGRATIONS, "station")
+        # Unaccepted messages this process has decoded (or sealed), by message id.
+        self._sealed: dict[str, Sealed] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -244,6 +265,10 @@ class StationStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits to this database."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     # --- reading the state back ---
 
@@ -271,31 +296,35 @@ class StationStore:
         return Loaded(state, self._unaccepted(), self._owed(state))
 
     def _unaccepted(self) -> list[Sealed]:
-        rows = self.conn.execute(
-            "SELECT statement, statement_hash, signed_statement, header, envelope, leaf_input FROM outbox"
-            " WHERE seq NOT IN (SELECT seq FROM accepted) AND seq NOT IN (SELECT seq FROM refused) ORDER BY seq"
-        ).fetchall()
-        return [
-            Sealed(
-                _STATEMENT.decode(statement),
-                bytes(statement),
-                statement_hash,
-                bytes(signed),
-                _HEADER.decode(header),
-                _ENVELOPE.decode(envelope),
-                bytes(leaf),
-            )
-            for statement, statement_hash, signed, header, envelope, leaf in rows
-        ]
+        """What the relay has not accepted yet; rows already decoded by this process come from its cache."""
+        ids = [row[0] for row in self.conn.execute("SELECT message_id FROM pending ORDER BY seq")]
+        missing = [i for i in ids if i not in self._sealed]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_SEALED_COLUMNS} FROM outbox WHERE message_id IN ({marks})"  # noqa: S608 - only ?s
+            rows = self.conn.execute(sql, chunk)
+            for message_id, statement, statement_hash, signed, header, envelope, leaf in rows:
+                self._sealed[message_id] = Sealed(
+                    _STATEMENT.decode(statement),
+                    bytes(statement),
+                    statement_hash,
+                    bytes(signed),
+                    _HEADER.decode(header),
+                    _ENVELOPE.decode(envelope),
+                    bytes(leaf),
+                )
+        wanted = set(ids)
+        for gone in [i for i in self._sealed if i not in wanted]:
+            del self._sealed[gone]
+        return [self._sealed[i] for i in ids]
 
     def _owed(self, state: StationState) -> list[Ack | HeartbeatReply]:
         """Answers the station owes: RECEIVED for notices and texts, replies to heartbeats."""
         owed: list[Ack | HeartbeatReply] = []
         for kind, statement_hash, ref, statement in self.conn.execute(
-            "SELECT i.kind, i.statement_hash, i.ref, i.statement FROM inbox i WHERE i.kind IN"
-            " ('notice', 'text', 'heartbeat') AND NOT EXISTS (SELECT 1 FROM outbox o WHERE"
-            " o.answers = i.statement_hash AND (o.level = 'RECEIVED' OR o.kind = 'heartbeat-reply'))"
-            " ORDER BY i.seq"
+            "SELECT i.kind, i.statement_hash, i.ref, i.statement FROM owed o JOIN inbox i USING (statement_hash)"
+            " ORDER BY o.seq"
         ):
             if kind == "heartbeat":
                 probe = _STATEMENT.decode(statement).body
@@ -338,18 +367,24 @@ class StationStore:
                         s.leaf_input,
                     ),
                 )
+                conn.execute("INSERT INTO pending (message_id, seq) VALUES (?, ?)", (s.statement.id, s.statement.seq))
+                self._sealed[s.statement.id] = s
+                if answers is not None and (level == "RECEIVED" or kind == "heartbeat-reply"):
+                    conn.execute("DELETE FROM owed WHERE statement_hash = ?", (answers,))
             elif isinstance(event, MessageAccepted):
                 conn.execute(
                     "INSERT OR IGNORE INTO accepted (seq, log_index, checkpoint, inclusion, accepted_at)"
                     " SELECT seq, ?, ?, ?, ? FROM outbox WHERE message_id = ?",
                     (event.index, event.checkpoint, _proof(event.inclusion), now, event.message_id),
                 )
+                conn.execute("DELETE FROM pending WHERE message_id = ?", (event.message_id,))
             elif isinstance(event, SubmissionRefused):
                 conn.execute(
                     "INSERT OR IGNORE INTO refused (seq, code, message, refused_at)"
                     " SELECT seq, ?, ?, ? FROM outbox WHERE message_id = ?",
                     (event.code, event.message, now, event.message_id),
                 )
+                conn.execute("DELETE FROM pending WHERE message_id = ?", (event.message_id,))
                 self.incident(event.code, f"the relay refused message {event.message_id}: {event.message}")
             elif isinstance(event, MessageReceived):
                 o = event.opened
@@ -378,6 +413,10 @@ class StationStore:
                         _proof(event.inclusion),
                     ),
                 )
+                if kind in ("notice", "text", "heartbeat"):
+                    conn.execute(
+                        "INSERT INTO owed (statement_hash, seq) VALUES (?, ?)", (o.statement_hash, o.statement.seq)
+                    )
             elif isinstance(event, DeliveryRejected):
                 conn.execute(
                     "INSERT OR IGNORE INTO rejected (log_index, envelope, code, reason, rejected_at)"

@@ -153,6 +153,7 @@ def hand_seal(
         "id": MESSAGE_ID,
         "sender": A.public.key_id,
         "recipient": B.public.key_id,
+        "seq": 1,
         "epoch": epoch_key.key_id,
         "statement": hashlib.sha256(statement_bytes).hexdigest(),
     }
@@ -179,7 +180,9 @@ def test_seal_then_open_returns_the_statement() -> None:
 def test_sealed_parts_agree() -> None:
     header = msgspec.json.decode(ENVELOPE.header, type=Header)
     assert header == SEALED.header
-    assert header == Header(1, SUITE, MESSAGE_ID, A.public.key_id, B.public.key_id, PAIR.key_id, SEALED.statement_hash)
+    assert header == Header(
+        1, SUITE, MESSAGE_ID, A.public.key_id, B.public.key_id, 1, PAIR.key_id, SEALED.statement_hash
+    )
     # The inner signature is A's over the exact statement bytes.
     signed = msgspec.json.decode(SEALED.signed_statement, type=Signed)
     assert open_signed(signed, STATEMENT_LABEL, [A.public]) == (A.public, SEALED.statement_bytes)
@@ -608,12 +611,17 @@ def test_a_header_committing_to_another_statement() -> None:
 
 def test_a_statement_from_another_sender_than_its_header() -> None:
     other = msgspec.json.encode(statement(sender=C.public.key_id))
-    with pytest.raises(DecodeError, match="sender or id"):
+    with pytest.raises(DecodeError, match="sender, id or sequence number"):
         open_b(hand_seal(other))
 
 
+def test_a_statement_with_another_seq_than_its_header() -> None:
+    with pytest.raises(DecodeError, match="sender, id or sequence number"):
+        open_b(hand_seal(SEALED.statement_bytes, seq=2))
+
+
 def test_a_statement_with_another_id_than_its_header() -> None:
-    with pytest.raises(DecodeError, match="sender or id"):
+    with pytest.raises(DecodeError, match="sender, id or sequence number"):
         open_b(hand_seal(SEALED.statement_bytes, id="ff" * 16))
 
 

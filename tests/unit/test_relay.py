@@ -35,6 +35,7 @@ from hotline.protocol.relay import (
     StationEntry,
     auth_payload,
 )
+from hotline.protocol.station import MessageAccepted, MessageReceived
 
 from .line import ORIGIN, T0, Line, notice
 
@@ -303,3 +304,37 @@ def test_epoch_windows_are_aligned_and_expired_keys_are_erasable():
     pairs = _pairs(3)
     assert erasable(pairs, T0 + timedelta(hours=1, days=7)) == [pairs[0].key_id]
     assert erasable(pairs, T0 + timedelta(days=6)) == []
+
+
+def test_each_senders_statements_are_logged_in_their_own_order():
+    line = Line()
+    line.connect()
+    first = line.a.send(notice("TUR-2026-000001"), line.now)
+    second = line.a.send(notice("TUR-2026-000002"), line.now)
+    line.a.data_to_send()  # neither reaches the relay as sent
+    conn = line.sides["a"].connection
+    conn.receive_frame(encode_frame(Submit(second.envelope)), line.now)
+    assert [f.code for f in frames(conn)] == ["out-of-order"]
+    assert line.relay.size == 0
+    conn.receive_frame(encode_frame(Submit(first.envelope)), line.now)
+    conn.receive_frame(encode_frame(Submit(second.envelope)), line.now)
+    line.relay.durable(line.relay.size)
+    assert [f.index for f in frames(conn) if isinstance(f, Accepted)] == [0, 1]
+
+
+def test_a_station_resubmits_in_order_after_a_refusal_for_now():
+    line = Line()
+    line.connect()
+    sent = [line.a.send(notice(f"TUR-2026-{i:06d}"), line.now) for i in range(1, 4)]
+    frames_out = line.a.data_to_send()
+    conn = line.sides["a"].connection
+    # The submissions reach the relay in reverse: the later two are refused for now.
+    for frame in reversed(frames_out):
+        conn.receive_frame(frame, line.now)
+    line.raise_errors = False
+    line.run()
+    # The station kept them and submitted them again after the first: the log follows its order.
+    accepted = [e.message_id for e in line.sides["a"].of(MessageAccepted)]
+    assert accepted == [s.statement.id for s in sent]
+    assert [e.refusal for e in line.sides["a"].errors] == ["out-of-order", "out-of-order"]
+    assert [e.opened.statement.seq for e in line.sides["b"].of(MessageReceived)] == [1, 2, 3]
