@@ -157,13 +157,18 @@ class Refusal(_Frame, frozen=True, tag="refused"):
 
 
 class Deliver(_Frame, frozen=True, tag="deliver"):
-    """An envelope for us at log ``index``; ``prev`` is the index of the one before it for us (-1: none)."""
+    """An envelope for us at log ``index``; ``prev`` is the index of the one before it for us (-1: none).
+
+    ``remaining`` counts what the relay holds for us after this one: a station
+    catching up on a backlog knows how far it has to go.
+    """
 
     index: Index
     prev: Annotated[int, msgspec.Meta(ge=-1, le=2**62)]
     envelope: Envelope
     head: Head
     inclusion: ProofHashes
+    remaining: Size = 0
 
 
 class CheckpointFrame(_Frame, frozen=True, tag="checkpoint"):

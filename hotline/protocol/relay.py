@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 # How many deliveries may wait for confirmation on one connection before the relay holds back more.
-DEFAULT_WINDOW: Final = 64
+DEFAULT_WINDOW: Final = 256
 # Epoch keys kept per station: two days of hourly keys and some to spare.
 MAX_PUBLISHED: Final = 96
 # Signed checkpoints kept so that a cosignature of a slightly older one can still be checked.
@@ -484,7 +484,8 @@ class Connection:
         if self.station is None or not self.receive:
             return
         relay = self.relay
-        for index, item in relay.queues[self.station].items():
+        queue = relay.queues[self.station]
+        for position, (index, item) in enumerate(queue.items()):
             if len(self._sent) >= relay.window:
                 break
             if index in self._sent:
@@ -492,7 +493,7 @@ class Connection:
             self._sent.add(index)
             head = self._head()
             proof = relay.tree.inclusion_proof(index, relay.durable_size)
-            self._send(Deliver(index, item.prev, item.envelope, head, proof))
+            self._send(Deliver(index, item.prev, item.envelope, head, proof, len(queue) - position - 1))
 
     def _confirm(self, index: int) -> None:
         relay = self.relay

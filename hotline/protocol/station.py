@@ -334,6 +334,8 @@ class Station:
         # Keep RECEIVED and heartbeat replies for answer_owed() instead of sealing them as each message
         # is taken in: a station catching up on a backlog stores it first and answers right after.
         self.defer_answers = False
+        # What the relay said it still holds for us after the last delivery.
+        self.backlog = 0
         self.open_notices: dict[str, tuple[Notice, datetime, AckLevel | None]] = {}
         self.heartbeats: dict[str, datetime] = {}
         self.pending_acks: list[Ack | HeartbeatReply] = []
@@ -374,6 +376,7 @@ class Station:
 
     def connection_lost(self) -> None:
         self.authenticated = False
+        self.backlog = 0
         self.in_flight.clear()
         self._comparisons.clear()
 
@@ -525,6 +528,7 @@ class Station:
         raise Refused(f"the relay refused: {frame.message} ({frame.code}, {error.__name__})", frame.code)
 
     def _deliver(self, frame: Deliver, now: datetime) -> None:
+        self.backlog = frame.remaining
         cp = self._advance(frame.head)
         try:
             opened = open_envelope(

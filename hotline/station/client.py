@@ -289,8 +289,8 @@ class StationClient:
                 batch = [getter.result()]
                 while not frames.empty() and len(batch) < BATCH:
                     batch.append(frames.get_nowait())
-                self._take(batch, more=not frames.empty())
-                if frames.empty() and self.station.pending_acks:
+                self._take(batch, more=not frames.empty() or self.station.backlog > 0)
+                if frames.empty() and self.station.backlog == 0 and self.station.pending_acks:
                     # Let what has arrived meanwhile in first, then answer the rest.
                     await asyncio.sleep(0)
                     if frames.empty():
