@@ -100,7 +100,10 @@ def _name_problem(name: str) -> str | None:
         return "key name is empty"
     if len(name.encode("utf-8")) > MAX_NAME_LENGTH:
         return f"key name is longer than {MAX_NAME_LENGTH} bytes"
-    if "+" in name or any(ch.isspace() or ch < " " for ch in name):
+    # Printable ASCII without space or '+' is the usual case, checked at C speed; the rest char by char.
+    if not (name.isascii() and name.isprintable() and " " not in name and "+" not in name) and (
+        "+" in name or any(ch.isspace() or ch < " " for ch in name)
+    ):
         return f"key name {name!r} contains a space, a '+' or a control character"
     return None
 

@@ -706,7 +706,8 @@ class Station:
     def _remember(self, cp: notes.Checkpoint, note: bytes) -> None:
         self._seen[cp.size] = (cp.root, note)
         if len(self._seen) > SEEN:
-            del self._seen[min(self._seen)]
+            # Sizes arrive growing, so the first remembered is (nearly always) the smallest.
+            del self._seen[next(iter(self._seen))]
 
     def _witness(self, head: Head, now: datetime) -> None:
         """Cosign the relay's new checkpoint once it is shown to extend our history."""

@@ -69,6 +69,17 @@ class Incident:
 class _Session:
     ws: ClientConnection
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Frames to send, in order, by one writer task (several senders could interleave at each await).
+    outgoing: asyncio.Queue[list[bytes]] = field(default_factory=asyncio.Queue)
+
+    async def write(self) -> None:
+        while True:
+            frames = await self.outgoing.get()
+            try:
+                for frame in frames:
+                    await self.ws.send(frame.decode("utf-8"))
+            except ConnectionClosed:
+                return
 
 
 class StationClient:
@@ -227,9 +238,7 @@ class StationClient:
         session = self.session
         if session is None or not frames:
             return
-        for frame in frames:
-            task = asyncio.ensure_future(session.ws.send(frame.decode("utf-8")))
-            task.add_done_callback(_ignore_closed)
+        session.outgoing.put_nowait(frames)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until ``stop`` is set, reconnecting after any failure."""
@@ -275,6 +284,7 @@ class StationClient:
         session.tasks = [
             asyncio.create_task(self._read(ws, frames)),
             asyncio.create_task(self._periodic()),
+            asyncio.create_task(session.write()),
         ]
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -354,10 +364,3 @@ class StationClient:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _ignore_closed(task: asyncio.Future[None]) -> None:
-    if not task.cancelled():
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, ConnectionClosed):
-            log.warning("could not send a frame", extra={"error": str(exc)})

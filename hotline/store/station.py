@@ -205,7 +205,7 @@ _SIGNED: Final = msgspec.json.Decoder(Signed)
 
 def format_time(t: datetime) -> str:
     """UTC, ISO 8601, microseconds, ending in Z: sorts as text in time order."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
