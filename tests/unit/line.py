@@ -107,6 +107,7 @@ class Line:
             side.relay.disconnect(side.connection)
             side.connection = None
         side.station.connection_lost()
+        side.station.data_to_send()  # what was queued for the lost connection is gone with it
 
     def run(self, limit: int = 10_000) -> None:
         """Move frames until nothing is left to move, committing the relay's log as a store would."""

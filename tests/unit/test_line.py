@@ -35,11 +35,13 @@ from hotline.protocol.frames import (
     decode_relay_frame,
     encode_frame,
 )
-from hotline.protocol.keys import AUTH_LABEL, EpochKey, IdentityKey
+from hotline.protocol.keys import AUTH_LABEL, EpochKey, EpochKeyPair, IdentityKey
 from hotline.protocol.messages import Ack, FreeText, Readback
 from hotline.protocol.relay import Appended, Relay, auth_payload
 from hotline.protocol.station import (
     AckReceived,
+    Anomaly,
+    DeliveryRejected,
     HeartbeatAnswered,
     Logged,
     MessageAccepted,
@@ -557,3 +559,112 @@ def test_restored_station_resumes_from_its_stored_state():
     restarted = Station(line.b.config, state, {pair.key_id: pair}, line.b.random)
     assert restarted.state.peer_seq == 1
     assert restarted._head is not None
+
+
+# --- a resilient station: a fault is recorded and the line goes on -----------------------------------------
+
+
+def test_resilient_station_keeps_an_unreadable_delivery_as_evidence_and_moves_on():
+    line = Line()
+    line.b.resilient = True
+    line.connect()
+
+    def forge_first(frame: bytes, seen=[]) -> list[bytes]:  # noqa: B006 - state across calls
+        if is_deliver(frame) and not seen:
+            seen.append(frame)
+            return [_tamper(frame, lambda e: msgspec.structs.replace(e, sealed=e.sealed[:-1] + b"\x00"))]
+        return [frame]
+
+    line.sides["b"].inbound = forge_first
+    line.raise_errors = False
+    line.a.send(notice("TUR-2026-000001"), line.now)
+    line.a.send(notice("TUR-2026-000002"), line.now)
+    line.run()
+    b = line.sides["b"]
+    [rejected] = b.of(DeliveryRejected)
+    assert rejected.code == "bad-signature"
+    # The first is never shown; the second is taken in after the gap, which is recorded.
+    assert [e.opened.statement.body.ref for e in b.of(MessageReceived)] == ["TUR-2026-000002"]
+    [anomaly] = b.of(Anomaly)
+    assert isinstance(anomaly.error, DroppedMessage)
+    assert line.relay.queues[line.b.me.key_id] == {}  # both confirmed: the queue moved on
+
+
+def test_deferred_answers_go_out_when_asked():
+    line = Line()
+    line.b.defer_answers = True
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    beat = line.a.heartbeat(line.now)
+    line.run()
+    assert line.sides["a"].of(AckReceived) == []
+    assert len(line.b.pending_acks) == 2
+    assert line.b.answer_owed(line.now, limit=1) == 1
+    line.run()
+    assert [e.answers for e in line.sides["a"].of(AckReceived)] == [sent.statement_hash]
+    assert line.b.answer_owed(line.now) == 1
+    line.run()
+    assert [e.probe for e in line.sides["a"].of(HeartbeatAnswered)] == [beat.statement.body.probe]
+
+
+def test_answers_wait_for_an_epoch_key_and_go_out_when_one_arrives():
+    line = Line()
+    line.connect()
+    line.b.peer_keys.clear()  # B holds no epoch key of A's (it has not heard from A yet)
+    line.a.send(notice(), line.now)
+    line.run()
+    assert len(line.sides["b"].of(MessageReceived)) == 1
+    assert len(line.b.pending_acks) == 1
+    assert line.sides["a"].of(AckReceived) == []
+    # A publishes a new epoch key; the relay hands it to B, which answers at once.
+    fresh = EpochKeyPair(bytes(range(96)), T0 - timedelta(minutes=5), T0 + timedelta(hours=1))
+    line.a.epoch_keys[fresh.key_id] = fresh
+    line.a.publish([fresh.signed_public(line.sides["a"].identity)])
+    line.run()
+    assert line.b.pending_acks == []
+    assert len(line.sides["a"].of(AckReceived)) == 1
+
+
+def test_resubmit_sends_again_what_waited_too_long_for_an_answer():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    line.a.data_to_send()  # lost on the way
+    assert line.a.resubmit(line.now, timedelta(seconds=10)) == 0
+    line.tick(11)
+    assert line.a.resubmit(line.now, timedelta(seconds=10)) == 1
+    line.run()
+    assert [e.message_id for e in line.sides["a"].of(MessageAccepted)] == [sent.statement.id]
+
+
+def test_deliveries_say_how_many_remain():
+    line = Line()
+    line.connect()
+    line.disconnect("b")
+    for i in range(1, 4):
+        line.a.send(notice(f"TUR-2026-{i:06d}"), line.now)
+    line.run()
+    seen: list[int] = []
+
+    def count(frame: bytes) -> list[bytes]:
+        if is_deliver(frame):
+            seen.append(decode_relay_frame(frame).remaining)
+        return [frame]
+
+    line.sides["b"].inbound = count
+    line.connect("b")
+    assert seen[:3] == [2, 1, 0]
+    assert line.b.backlog == 0
+
+
+def test_witnesses_asked_on_demand_cosign_the_newest_checkpoint():
+    line = Line()
+    line.relay.witness_every_commit = False
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    assert line.sides["a"].of(WitnessCosigned) == []
+    line.relay.ask_witnesses()
+    line.run()
+    assert [e.size for e in line.sides["a"].of(WitnessCosigned)] == [line.relay.durable_size]
+    assert line.sides["a"].of(Logged)[-1].size == line.relay.durable_size
