@@ -36,8 +36,6 @@ from websockets.asyncio.client import connect
 from hotline.cli.demo import start_local_line
 from hotline.protocol.messages import Activity, Circle, Notice, Point, Text, Window
 from hotline.station.client import StationClient
-from hotline.station.setup import load_station
-from hotline.store.keyfiles import load_identity
 from hotline.store.sqlite import connect as db_connect
 
 NOTICES = int(os.environ.get("HOTLINE_BENCH_NOTICES", "5000"))
@@ -166,12 +164,6 @@ def bare_relay(directory: Path, count: int, payload: bytes) -> dict[str, float]:
 # --- hotline ------------------------------------------------------------------------------------------------
 
 
-def _client(directory: Path) -> StationClient:
-    settings = load_station(directory)
-    _, identity = load_identity(Path(settings.key_file), None)
-    return StationClient(directory, settings, identity)
-
-
 def _listener(root: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "hotline", "listen", str(root / "station-b")],
@@ -181,7 +173,7 @@ def _listener(root: Path) -> subprocess.Popen[bytes]:
 
 
 async def _hotline(root: Path, count: int) -> dict[str, float]:
-    a = _client(root / "station-a")
+    a = StationClient.open(root / "station-a")
     stop = asyncio.Event()
     runner = asyncio.create_task(a.run(stop))
     answered: set[str] = set()
@@ -244,7 +236,7 @@ async def _hotline(root: Path, count: int) -> dict[str, float]:
 
 async def _queue_backlog(root: Path, count: int) -> None:
     """With B away, have the relay accept ``count`` notices from A."""
-    a = _client(root / "station-a")
+    a = StationClient.open(root / "station-a")
     a.station.receive = False
     stop = asyncio.Event()
     runner = asyncio.create_task(a.run(stop))

@@ -14,8 +14,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from hotline.protocol.exceptions import HotlineError, KeyFileError, WrongPassphrase
-from hotline.protocol.keys import IdentityKey
-from hotline.store.keyfiles import load_identity, needs_passphrase
+from hotline.store.keyfiles import needs_passphrase
 
 # Commands say what matters themselves; library warnings stay out of their one-line errors.
 logging.getLogger("hotline").addHandler(logging.NullHandler())
@@ -76,8 +75,3 @@ def passphrase_for(path: Path) -> bytes | None:
     if not sys.stdin.isatty():
         raise WrongPassphrase(f"{path} is protected by a passphrase: set {PASSPHRASE_ENV} or run from a terminal")
     return getpass.getpass(f"Passphrase for {path}: ").encode()
-
-
-def open_identity(path: Path) -> IdentityKey:
-    _, key = load_identity(path, passphrase_for(path))
-    return key

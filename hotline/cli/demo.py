@@ -26,7 +26,7 @@ from hotline.protocol.messages import Ack, Activity, Circle, Notice, Point, Read
 from hotline.protocol.relay import log_origin
 from hotline.relay.setup import init_relay
 from hotline.station.client import StationClient
-from hotline.station.setup import init_station, load_station
+from hotline.station.setup import init_station
 from hotline.store.keyfiles import load_public_key, write_identity
 from hotline.store.station import Queries, Row
 from hotline.store.verify import verify_station
@@ -124,7 +124,7 @@ def start_local_line(root: Path) -> LocalLine:
 
 
 async def _exchange(root: Path, clock: Clock) -> None:
-    a, b = (_client(root / name) for name in ("station-a", "station-b"))
+    a, b = (StationClient.open(root / name) for name in ("station-a", "station-b"))
     stop = asyncio.Event()
     runners = [asyncio.create_task(c.run(stop)) for c in (a, b)]
     try:
@@ -193,14 +193,6 @@ async def _exchange(root: Path, clock: Clock) -> None:
                 await asyncio.wait_for(runner, 5)
         a.close()
         b.close()
-
-
-def _client(directory: Path) -> StationClient:
-    settings = load_station(directory)
-    from hotline.store.keyfiles import load_identity
-
-    _, identity = load_identity(Path(settings.key_file), None)
-    return StationClient(directory, settings, identity)
 
 
 async def _until(client: StationClient, check: object, what: str) -> object:

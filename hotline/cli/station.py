@@ -17,7 +17,7 @@ from typing import Annotated, TypeVar
 import msgspec
 import typer
 
-from hotline.cli.common import app, open_identity, reports_errors
+from hotline.cli.common import app, passphrase_for, reports_errors
 from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text
 from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, TimedOut
 from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, FreeText, Notice, Polygon, Readback
@@ -54,8 +54,7 @@ LEVELS: dict[str, AckLevel] = {"understood": "READ_UNDERSTOOD", "conflict": "CON
 
 def open_client(directory: Path, receive: bool) -> StationClient:
     settings = load_station(directory)
-    identity = open_identity(Path(settings.key_file))
-    return StationClient(directory, settings, identity, receive=receive)
+    return StationClient.open(directory, passphrase_for(Path(settings.key_file)), receive=receive)
 
 
 async def online(client: StationClient, body: Callable[[StationClient], Awaitable[T]], timeout: float) -> T:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, ClassVar, Final, Literal, TypeAlias, TypeVar
 
@@ -448,12 +447,3 @@ def canonical_decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str) -
 def decode_body(data: bytes) -> Body:
     """Decode a message body from untrusted JSON; raise ``DecodeError`` with the path of the fault."""
     return strict_decode(_BODY_DECODER, data, "message")
-
-
-def iter_points(area: Area) -> Iterator[Point]:
-    if isinstance(area, Circle):
-        yield area.center
-    elif isinstance(area, Polygon):
-        yield from area.points
-    else:
-        yield from area.path

@@ -34,7 +34,8 @@ from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, eras
 from hotline.protocol.messages import Body
 from hotline.protocol.relay import StationEntry, log_origin
 from hotline.protocol.station import Anomaly, MessageReceived, Station, StationConfig, StationEvent, StationState
-from hotline.station.setup import StationFile
+from hotline.station.setup import StationFile, load_station
+from hotline.store.keyfiles import load_identity
 from hotline.store.station import StationStore
 
 __all__ = ["StationClient"]
@@ -119,6 +120,13 @@ class StationClient:
         # The relay's refusal of our authentication, if it refused: no point in waiting on.
         self.refusal: Refused | None = None
         self.maintain_keys(now())
+
+    @classmethod
+    def open(cls, directory: Path, passphrase: bytes | None = None, receive: bool = True) -> StationClient:
+        """The station of ``directory``: its settings, its identity key (with ``passphrase``), its store."""
+        settings = load_station(directory)
+        _, identity = load_identity(Path(settings.key_file), passphrase)
+        return cls(directory, settings, identity, receive=receive)
 
     # --- transactions ---
 

@@ -87,7 +87,6 @@ class _Job:
     work: Callable[[sqlite3.Connection], object]
     future: asyncio.Future[object] | None
     loop: asyncio.AbstractEventLoop | None
-    done: threading.Event | None = None
     result: object = None
     error: BaseException | None = None
 
@@ -122,16 +121,6 @@ class Writer:
         future: asyncio.Future[object] = loop.create_future()
         self._jobs.put(_Job(work, future, loop))
         return await future  # type: ignore[return-value]
-
-    def run_sync(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """The same from a thread without an event loop."""
-        job = _Job(work, None, None, threading.Event())
-        self._jobs.put(job)
-        assert job.done is not None
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
 
     def close(self) -> None:
         """Finish what is queued, then stop the thread and close the database."""
@@ -179,8 +168,6 @@ class Writer:
                 job.error = error
             if job.future is not None and job.loop is not None:
                 job.loop.call_soon_threadsafe(_settle, job)
-            elif job.done is not None:
-                job.done.set()
 
 
 def _settle(job: _Job) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +213,3 @@ def verify_relay(db: Path, relay_key: PublicKey, stations: list[tuple[str, Publi
         report.logged_size = max(report.logged_size, int(size))
         report.count("cosigned checkpoints")
     return report
-
-
-Verifier = Callable[[], Report]

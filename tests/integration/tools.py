@@ -11,8 +11,6 @@ from pathlib import Path
 
 from hotline.protocol.messages import Activity, Circle, Notice, Point, Text, Window
 from hotline.station.client import StationClient
-from hotline.station.setup import load_station
-from hotline.store.keyfiles import load_identity
 
 
 def notice(ref: str, precedence: str = "ROUTINE") -> Notice:
@@ -31,15 +29,9 @@ def notice(ref: str, precedence: str = "ROUTINE") -> Notice:
     )
 
 
-def client(directory: Path, receive: bool) -> StationClient:
-    settings = load_station(directory)
-    _, identity = load_identity(Path(settings.key_file), None)
-    return StationClient(directory, settings, identity, receive=receive)
-
-
 async def bulk_send(directory: Path, count: int, prefix: str, timeout: float) -> dict[str, object]:
     """Seal ``count`` notices into the outbox, then stay connected until the relay has accepted them all."""
-    c = client(directory, receive=False)
+    c = StationClient.open(directory, receive=False)
     stop = asyncio.Event()
     runner = asyncio.create_task(c.run(stop))
     started = time.monotonic()

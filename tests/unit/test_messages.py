@@ -45,7 +45,6 @@ from hotline.protocol.messages import (
     canonical_decode,
     decode_body,
     encode,
-    iter_points,
     strict_decode,
 )
 
@@ -195,23 +194,6 @@ def test_ground_activity_needs_no_vertical() -> None:
 def test_every_ack_level_may_carry_a_comment(level: str) -> None:
     ack = Ack(answers=HASH, level=level, comment="seen")  # type: ignore[arg-type]
     assert decode_body(encode(ack)) == ack
-
-
-@pytest.mark.parametrize(
-    ("area", "expected"),
-    [
-        (CIRCLE, [P]),
-        (Polygon(points=[P, Point(lat=1.0, lon=2.0), Point(lat=3.0, lon=4.0)]), 3),
-        (Corridor(path=[P, Point(lat=1.0, lon=2.0)], half_width=6.0, unit="KM"), 2),
-    ],
-)
-def test_iter_points(area: Circle | Polygon | Corridor, expected: list[Point] | int) -> None:
-    found = list(iter_points(area))
-    if isinstance(expected, int):
-        assert len(found) == expected
-        assert all(isinstance(p, Point) for p in found)
-    else:
-        assert found == expected
 
 
 # --- Validation on creation ------------------------------------------------------------------------
