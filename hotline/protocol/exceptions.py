@@ -32,7 +32,6 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     │   │   └── ChainBroken           the hash chain does not link
     │   ├── SplitView                 the relay showed two inconsistent histories
     │   ├── AuthenticationFailed      the challenge was not answered correctly
-    │   ├── RateLimited               more submissions per second than allowed
     │   ├── OutOfOrder                submitted ahead of the sender's previous statement
     │   └── Refused                   the relay refused what we sent
     ├── KeyFileError                  a key file cannot be used
@@ -69,7 +68,6 @@ __all__ = [
     "NoEpochKey",
     "OutOfOrder",
     "ProofError",
-    "RateLimited",
     "Refused",
     "RelayUnreachable",
     "RemoteProtocolError",
@@ -256,12 +254,6 @@ class AuthenticationFailed(RemoteProtocolError):
     """The authentication challenge was not answered correctly."""
 
     code = "auth-failed"
-
-
-class RateLimited(RemoteProtocolError):
-    """More submissions per second than the relay allows one station: slow down and resubmit."""
-
-    code = "rate-limited"
 
 
 class OutOfOrder(RemoteProtocolError):

@@ -28,7 +28,7 @@ import hmac
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, TypeAlias
 
 import msgspec
@@ -90,6 +90,8 @@ __all__ = [
 
 # How many deliveries may wait for confirmation on one connection before the relay holds back more.
 DEFAULT_WINDOW: Final = 256
+# How long the relay waits for a station's cosignature before asking the others again without it.
+WITNESS_PATIENCE: Final = timedelta(seconds=10)
 # Epoch keys kept per station: two days of hourly keys and some to spare.
 MAX_PUBLISHED: Final = 96
 # Signed checkpoints kept so that a cosignature of a slightly older one can still be checked.
@@ -213,6 +215,8 @@ class Relay:
         # Ask for cosignatures after every commit (simple, and what the in-memory tests use), or only
         # when the I/O layer calls ask_witnesses(), on a timer: under load, one per commit is waste.
         self.witness_every_commit = True
+        self.witness_size = 0
+        self.witness_asked_at: datetime | None = None
         self.tree = merkle.Tree()
         self.durable_size = 0
         self.ids: dict[str, int] = {}
@@ -289,17 +293,33 @@ class Relay:
         self._pending = [p for p in self._pending if p.index >= size]
         for p in ready:
             p.connection.answer_accepted(p.message_id, p.index)
+        if self.witness_every_commit:
+            self.ask_witnesses()
         for connection in self.connections:
             if connection.station is not None:
-                if self.witness_every_commit:
-                    connection.send_checkpoint()
                 connection.pump()
 
-    def ask_witnesses(self) -> None:
-        """Ask each station to cosign the current checkpoint (those not already asked and answering)."""
+    def ask_witnesses(self, now: datetime | None = None) -> None:
+        """Ask every connected station to cosign one and the same checkpoint, the newest.
+
+        One request at a time: while a station has not answered, nobody is asked
+        again, so that both cosign the same size and it can count as logged. A
+        station that stays silent longer than ``WITNESS_PATIENCE`` (when ``now``
+        is given) is passed over.
+        """
+        asked = [c for c in self.connections if c.witness_pending]
+        since = self.witness_asked_at
+        if asked and now is not None and since is not None and now - since > WITNESS_PATIENCE:
+            for connection in asked:
+                connection.witness_pending = False
+            asked = []
+        if asked or self.durable_size <= self.witness_size:
+            return
+        self.witness_size = self.durable_size
+        self.witness_asked_at = now
         for connection in self.connections:
             if connection.station is not None:
-                connection.send_checkpoint()
+                connection.ask_to_cosign()
 
     def _sign_checkpoint(self) -> None:
         size = self.durable_size
@@ -405,7 +425,6 @@ class Connection:
         if head is not None:
             self.head_size = relay.durable_size
         self._send(Welcome(entry.name, now, head))
-        self.send_checkpoint()
         peer = relay.peer_of(hello.station)
         self._send_keys(peer, relay.published(peer))
         if relay.cosigned is not None:
@@ -467,17 +486,11 @@ class Connection:
         self.head_size = self.relay.durable_size
         return head
 
-    def send_checkpoint(self) -> None:
-        """Ask this station to witness the current checkpoint, one request at a time.
-
-        A burst of commits makes many checkpoints; a station asked to cosign each
-        would answer for sizes long gone. Asked again only once it has answered,
-        it cosigns the newest there is, at the pace it can keep.
-        """
-        if not self.witness_pending and self.witness_size < self.relay.durable_size:
-            self.witness_size = self.relay.durable_size
-            self.witness_pending = True
-            self._send(CheckpointFrame(self._head()))
+    def ask_to_cosign(self) -> None:
+        """Ask this station to witness the current checkpoint (``Relay.ask_witnesses`` decides when)."""
+        self.witness_size = self.relay.durable_size
+        self.witness_pending = True
+        self._send(CheckpointFrame(self._head()))
 
     def pump(self) -> None:
         """Deliver queued entries in log order, keeping at most ``window`` unconfirmed."""
@@ -511,7 +524,8 @@ class Connection:
         try:
             self._check_cosignature(frame)
         finally:
-            self.send_checkpoint()
+            if self.relay.witness_every_commit:
+                self.relay.ask_witnesses()
 
     def _check_cosignature(self, frame: Cosign) -> None:
         relay = self.relay

@@ -126,7 +126,7 @@ RECENT: Final = 1024
 # Submissions awaiting the relay's answer on one connection: more wait their turn (flow control).
 SUBMIT_WINDOW: Final = 128
 # Refusals that say "not now" rather than "never": the message stays in the outbox and goes again.
-TRANSIENT: Final = frozenset({"rate-limited", "out-of-order"})
+TRANSIENT: Final = frozenset({"out-of-order"})
 # Checkpoint roots remembered by size, to compare gossiped and cosigned checkpoints without a proof.
 SEEN: Final = 256
 # Checkpoint notes whose relay signature was verified (by their exact bytes).
@@ -521,7 +521,10 @@ class Station:
     def _refused(self, frame: Refusal) -> None:
         if frame.id is not None:
             self.in_flight.pop(frame.id, None)
-            if frame.id in self.unaccepted and frame.code not in TRANSIENT:
+            if frame.code in TRANSIENT:
+                # Flow control, not a fault: it goes again in its turn.
+                return
+            if frame.id in self.unaccepted:
                 del self.unaccepted[frame.id]
                 self._events.append(SubmissionRefused(frame.id, frame.code, frame.message))
         error = error_for_code(frame.code)
@@ -539,7 +542,7 @@ class Station:
             # It can never be read: a resilient station keeps it as evidence, confirms it so that the
             # queue moves on, and shows nothing of it. The sender's next statement then shows a gap.
             if self.resilient:
-                self.state.peer_index = frame.index
+                self.state.peer_index = max(self.state.peer_index, frame.index)
                 self._events.append(DeliveryRejected(frame.index, frame.envelope, e.code, str(e)))
                 self._send(Confirm(frame.index))
             raise

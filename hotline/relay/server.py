@@ -35,7 +35,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from hotline import failpoints
-from hotline.protocol.exceptions import RateLimited
 from hotline.protocol.keys import IdentityKey
 from hotline.protocol.relay import Appended, Connection, Dequeued, Refused, Relay, RelayEvent, log_origin
 from hotline.relay.setup import RelayConfig, load_config
@@ -103,14 +102,13 @@ class _TokenBucket:
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.at = float(burst), time.monotonic()
 
-    def take(self) -> bool:
+    def wait(self) -> float:
+        """Take a token; return how long to wait for it first (0 when one was there)."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens < 1:
-            return False
         self.tokens -= 1
-        return True
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
 class _Link:
@@ -194,8 +192,11 @@ class RelayServer:
             async with asyncio.timeout(self.limits.unauthenticated_seconds) as deadline:
                 async for message in ws:
                     data = message.encode("utf-8") if isinstance(message, str) else message
-                    if conn.station is not None and not self._admit(conn, data):
-                        continue
+                    if conn.station is not None:
+                        delay = self._pace(conn, data)
+                        if delay:
+                            self.metrics.refused.labels("rate-limited").inc()
+                            await asyncio.sleep(delay)
                     conn.receive_frame(data, datetime.now(UTC))
                     if not authenticated and conn.station is not None:
                         authenticated = True
@@ -237,21 +238,22 @@ class RelayServer:
             self.metrics.refused.labels("too-many-connections").inc()
         log.info("station authenticated", extra={"station": name, "address": link.address})
 
-    def _admit(self, conn: Connection, data: bytes) -> bool:
-        """The submission rate limit: over it, a refusal and nothing else."""
+    def _pace(self, conn: Connection, data: bytes) -> float:
+        """The submission rate limit: how long to wait before taking this frame (0: at once).
+
+        Over the limit, the relay reads that station's frames more slowly rather
+        than refusing one: a refusal in the middle of a window of submissions
+        would make the sender's later statements arrive ahead of it.
+        """
         if not data.startswith(b'{"type":"submit"'):
-            return True
+            return 0.0
         assert conn.station is not None
         bucket = self.buckets.get(conn.station)
         if bucket is None:
             bucket = self.buckets[conn.station] = _TokenBucket(
                 self.limits.submissions_per_second, self.limits.submission_burst
             )
-        if bucket.take():
-            return True
-        conn.refuse(RateLimited("too many submissions per second: slow down and resubmit"), None)
-        self._after_input()
-        return False
+        return bucket.wait()
 
     def _after_input(self) -> None:
         """Send what the protocol stored to the writer, then wake every connection that has frames."""
@@ -311,7 +313,7 @@ class RelayServer:
         """Ask the stations to cosign the newest checkpoint a few times a second, not after every commit."""
         while True:
             await asyncio.sleep(WITNESS_SECONDS)
-            self.relay.ask_witnesses()
+            self.relay.ask_witnesses(datetime.now(UTC))
             self._after_input()
 
     def _wake(self) -> None:

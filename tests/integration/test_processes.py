@@ -31,8 +31,8 @@ def test_a_listener_a_heartbeat_timer_and_sends_share_one_station(line):
     received = query(line.db("a"), "SELECT answers, COUNT(*) FROM inbox WHERE level = 'RECEIVED' GROUP BY answers")
     assert len(received) == 5
     assert all(count == 1 for _, count in received)
-    # Every heartbeat the timer sent was answered once, and every line it printed says OK.
-    assert all(line_.startswith("HOTLINE OK - ") for line_ in timer.lines())
+    # Every heartbeat the timer sent was answered once (on a loaded machine, perhaps slowly: WARNING).
+    assert all(line_.startswith(("HOTLINE OK - ", "HOTLINE WARNING - ")) for line_ in timer.lines())
     replies = query(line.db("a"), "SELECT answers, COUNT(*) FROM inbox WHERE kind = 'heartbeat-reply' GROUP BY answers")
     assert all(count == 1 for _, count in replies)
     # The listener of A showed each RECEIVED at most once (others may have been taken in by another process).
