@@ -44,12 +44,33 @@ async def bulk_send(directory: Path, count: int, prefix: str, timeout: float) ->
                 await asyncio.sleep(0)  # let accepted frames in while sealing
         print(json.dumps({"sealed": count}), flush=True)
 
-        def all_accepted(_: object) -> int | None:
-            n = c.store.conn.execute("SELECT COUNT(*) FROM accepted").fetchone()[0]
-            return n if n >= count else None
-
-        accepted = await c.wait_for(all_accepted, timeout)
+        accepted = await c.wait_for(lambda _: nothing_pending(c), timeout)
         return {"accepted": accepted, "seconds": time.monotonic() - started}
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+        c.close()
+
+
+def nothing_pending(c: StationClient) -> bool | None:
+    """True once the relay has accepted everything this station sealed (whichever process sealed it)."""
+    return True if c.store.conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0 else None
+
+
+async def drain(directory: Path, timeout: float) -> dict[str, object]:
+    """Connect until nothing sealed is waiting for the relay and nothing owed is unanswered."""
+    c = StationClient.open(directory, receive=True)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(c.run(stop))
+    started = time.monotonic()
+    try:
+
+        def settled(_: object) -> bool | None:
+            owed = c.store.conn.execute("SELECT COUNT(*) FROM owed").fetchone()[0]
+            return True if nothing_pending(c) and owed == 0 and c.authenticated.is_set() else None
+
+        done = await c.wait_for(settled, timeout)
+        return {"drained": bool(done), "seconds": time.monotonic() - started}
     finally:
         stop.set()
         await asyncio.wait_for(runner, 10)
@@ -64,6 +85,10 @@ def main() -> int:
         result = asyncio.run(bulk_send(directory, count, prefix, timeout))
         print(json.dumps(result), flush=True)
         return 0 if result["accepted"] else 1
+    if command == "drain":
+        result = asyncio.run(drain(Path(args[0]), float(args[1]) if len(args) > 1 else 60.0))
+        print(json.dumps(result), flush=True)
+        return 0 if result["drained"] else 1
     print(f"unknown tool {command}", file=sys.stderr)
     return 2
 
