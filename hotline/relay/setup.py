@@ -41,6 +41,8 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     frame_bytes: int = 64 * 1024
     connections_per_address: int = 16
+    new_connections_per_second: float = 5.0
+    new_connection_burst: int = 20
     connections_per_station: int = 8
     unauthenticated_seconds: float = 10.0
     submissions_per_second: float = 1000.0
