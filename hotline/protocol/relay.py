@@ -376,6 +376,11 @@ class Connection:
         out, self._out = self._out, []
         return out
 
+    @property
+    def pending_output(self) -> bool:
+        """Whether frames wait in ``data_to_send()``."""
+        return bool(self._out)
+
     def receive_frame(self, data: bytes, now: datetime) -> None:
         """Handle one frame. Never raises for bad input: it answers with a refusal and counts it."""
         try:

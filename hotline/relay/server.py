@@ -239,12 +239,12 @@ class RelayServer:
                         break
         except TimeoutError:
             self.metrics.refused.labels("auth-timeout").inc()
-            log.info("closed a connection that did not authenticate in time", extra={"address": link.address})
+            log.debug("closed a connection that did not authenticate in time", extra={"address": link.address})
             await ws.close(AUTH_TIMEOUT, "authenticate within the time allowed")
         except ConnectionClosed as closed:
             if closed.sent is not None and closed.sent.code == MESSAGE_TOO_BIG:
                 self.metrics.refused.labels("frame-too-large").inc()
-                log.info("closed a connection that sent a frame over the limit", extra={"address": link.address})
+                log.debug("closed a connection that sent a frame over the limit", extra={"address": link.address})
         finally:
             self.relay.disconnect(conn)
             del self.links[conn]
@@ -349,8 +349,11 @@ class RelayServer:
             self._after_input()
 
     def _wake(self) -> None:
+        """Wake the writers of the connections that have frames to send (not all of them: a flood
+        of idle connections must not cost every station's frame a thousand wake-ups)."""
         for link in self.links.values():
-            link.wake.set()
+            if link.conn.pending_output or link.conn.closing:
+                link.wake.set()
 
     # --- running ---
 
@@ -418,6 +421,8 @@ def run(directory: Path, passphrase: bytes | None, port_file: Path | None = None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # One line per connection opened and closed is noise in a flood; refusals are counted in the metrics.
+    logging.getLogger("hotline.relay.websockets").setLevel(logging.WARNING)
     config = load_config(directory)
     _, identity = load_identity(directory / "relay.key", passphrase)
     server = RelayServer(directory, config, identity)
