@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -21,7 +21,7 @@ from hotline.cli.common import app, passphrase_for, reports_errors
 from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text
 from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, TimedOut
 from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, FreeText, Notice, Polygon, Readback
-from hotline.protocol.station import deadline
+from hotline.protocol.station import KEY_HORIZON, deadline
 from hotline.station.client import StationClient
 from hotline.station.setup import init_station, load_station
 from hotline.store.keyfiles import describe_key_file, load_public_key
@@ -98,7 +98,10 @@ async def seal(client: StationClient, body: Body, timeout: float) -> str:
     found = await client.wait_for(lambda _: True if client.station.peer_keys else None, min(timeout, 5))
     if not found:
         raise NoEpochKey(
-            f"{client.peer.name} has published no epoch key: it must connect to the relay once before it can "
+            f"no epoch key of {client.peer.name} has reached this station: {client.peer.name} publishes them "
+            "each time it connects to the relay, which hands them on; if it has connected, the relay withholds them"
+            " (check that the relay runs the roster agreed at the key ceremony). Until then, nothing can be sealed"
+            " to it; "
             "be sent anything"
         )
     return client.send(body)
@@ -439,7 +442,7 @@ def status(
     directory: Annotated[Path, typer.Argument(help="The station's directory.")],
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """Open notices both ways, their deadlines and what is overdue; exit 1 when something is overdue."""
+    """Open notices both ways, deadlines, incidents; exit 1 when something is overdue or the relay forked the log."""
     settings = load_station(directory)
     from hotline.store.station import StationStore
 
@@ -451,7 +454,7 @@ def status(
     else:
         for line in status_lines(report, settings.peer.name):
             typer.echo(line)
-    if report["overdue"]:
+    if report["overdue"] or report["split_view"]:
         raise typer.Exit(1)
 
 
@@ -499,12 +502,27 @@ def status_report(q: Queries, deadlines: dict[str, int], now: datetime) -> dict[
                     "overdue": late,
                 }
             )
+    since = format_time(now - timedelta(days=1))
+    incidents = [
+        {"at": at, "code": code, "message": message}
+        for at, code, message in q.conn.execute(
+            "SELECT at, code, message FROM incidents WHERE at >= ? ORDER BY id", (since,)
+        )
+    ]
+    split_view = q.conn.execute("SELECT COUNT(*) FROM incidents WHERE code = 'split-view'").fetchone()[0] > 0
     line = q.line()
     logged = line.pop("logged")
     from hotline.protocol.checkpoint import Checkpoint, parse_note
 
     line["logged_size"] = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
-    return {"outgoing": outgoing, "incoming": incoming, "overdue": overdue, "line": line}
+    return {
+        "outgoing": outgoing,
+        "incoming": incoming,
+        "overdue": overdue,
+        "line": line,
+        "incidents": incidents,
+        "split_view": split_view,
+    }
 
 
 def status_lines(report: dict[str, object], peer: str) -> list[str]:
@@ -529,6 +547,13 @@ def status_lines(report: dict[str, object], peer: str) -> list[str]:
         f" {peer} last heard {line['peer_heard_at'] or 'never'};"
         f" last heartbeat answered {line['heartbeat_answered_at'] or 'never'}; logged entries {line['logged_size']}"
     )
+    incidents = report["incidents"]
+    assert isinstance(incidents, list)
+    if incidents:
+        lines.append(f"incidents in the last 24 hours: {len(incidents)}")
+        lines.extend(f"  {i['at'][:19]}Z  {i['code']}: {i['message']}" for i in incidents[-10:])
+    if report["split_view"]:
+        lines.append("SPLIT VIEW: the relay showed the two stations different logs; do not trust it (incidents)")
     if report["overdue"]:
         lines.append(f"OVERDUE: {report['overdue']} notice(s) past their acknowledgement deadline")
     return lines
@@ -537,6 +562,7 @@ def status_lines(report: dict[str, object], peer: str) -> list[str]:
 # --- heartbeat ---------------------------------------------------------------------------------------------
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+
 STATES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
@@ -591,11 +617,15 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
     try:
         await until_authenticated(client, timeout)
         if not await client.wait_for(lambda _: True if client.station.peer_keys else None, timeout):
-            raise NoEpochKey(f"{peer} has published no epoch key: has it ever connected to the relay?")
+            raise NoEpochKey(f"no epoch key of {peer} has reached this station, so nothing can be sealed to it")
         _, statement_hash = client.heartbeat()
     except HotlineError as e:
         return CRITICAL, f"HOTLINE CRITICAL - {e} | rtt={timeout:g}s{perf}"
     remaining = max(0.1, timeout - (time.monotonic() - started))
+    forked = _split_views(client)
+    if forked:
+        # Whatever the heartbeat says, a relay caught forking the log cannot be trusted.
+        return CRITICAL, f"HOTLINE CRITICAL - {forked} | rtt={timeout:g}s{perf}"
 
     def check(_: object) -> Row | None:
         answers = Queries(client.store.conn).answers_to(statement_hash)
@@ -603,15 +633,31 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
 
     reply = await client.wait_for(check, remaining)
     if reply is None:
-        return (
-            CRITICAL,
-            f"HOTLINE CRITICAL - no heartbeat reply from {peer} within {timeout:g}s | rtt={timeout:g}s{perf}",
-        )
+        message = f"no heartbeat reply from {peer} within {timeout:g}s"
+        with client.store.transaction():
+            client.store.incident("heartbeat", message)
+        return CRITICAL, f"HOTLINE CRITICAL - {message} | rtt={timeout:g}s{perf}"
+    forked = _split_views(client)
+    if forked:
+        return CRITICAL, f"HOTLINE CRITICAL - {forked} | rtt={timeout:g}s{perf}"
     sent = Queries(client.store.conn).sent(statement_hash)
     assert sent is not None
     rtt = max(0.0, (reply.at - sent.created).total_seconds())
     code = OK if rtt < warn else WARNING if rtt < crit else CRITICAL
-    return code, f"HOTLINE {STATES[code]} - heartbeat answered by {peer} in {rtt:.3f}s | rtt={rtt:.3f}s{perf}"
+    note = ""
+    horizon = max((k.not_after for k in client.station.peer_keys.values()), default=None)
+    if code == OK and (horizon is None or horizon < datetime.now(UTC) + KEY_HORIZON):
+        # The peer publishes two days of keys ahead: holding less than an hour means they are withheld.
+        code = WARNING
+        note = f"; the relay has handed on no epoch key of {peer} beyond {horizon:%H:%MZ}" if horizon else ""
+    return code, f"HOTLINE {STATES[code]} - heartbeat answered by {peer} in {rtt:.3f}s{note} | rtt={rtt:.3f}s{perf}"
+
+
+def _split_views(client: StationClient) -> str | None:
+    row = client.store.conn.execute(
+        "SELECT at, message FROM incidents WHERE code = 'split-view' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else f"the relay showed the two stations different logs ({row[0]}: {row[1]})"
 
 
 # --- log verify ----------------------------------------------------------------------------------------------

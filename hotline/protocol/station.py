@@ -129,6 +129,8 @@ SUBMIT_WINDOW: Final = 128
 TRANSIENT: Final = frozenset({"out-of-order"})
 # Checkpoint roots remembered by size, to compare gossiped and cosigned checkpoints without a proof.
 SEEN: Final = 256
+# How far ahead the peer's epoch keys must reach, at least, for the line to be healthy.
+KEY_HORIZON: Final = timedelta(hours=1)
 # Checkpoint notes whose relay signature was verified (by their exact bytes).
 VERIFIED: Final = 64
 
@@ -301,11 +303,13 @@ StationEvent: TypeAlias = (
 
 @dataclass
 class _Comparison:
-    """A checkpoint from elsewhere (gossip, or a cosigned one) waiting for a consistency proof."""
+    """A checkpoint from elsewhere (gossip, or a cosigned one) waiting for a consistency proof with ours."""
 
     checkpoint: notes.Checkpoint
     note: bytes
     logged: bool
+    ours: notes.Checkpoint
+    our_note: bytes
 
 
 class Station:
@@ -342,6 +346,11 @@ class Station:
         self.published: list[Signed] = []
         self._head: notes.Checkpoint | None = None
         self._head_note: bytes | None = None
+        self._first_delivery = True
+        self.connected = False
+        self._short_keys_reported = False
+        # Newer checkpoints of other processes, to compare with this connection's once it is welcomed.
+        self._compare_later: list[bytes] = []
         self._verified: dict[bytes, notes.Checkpoint] = {}
         self._seen: dict[int, tuple[bytes, bytes]] = {}
         self._comparisons: dict[tuple[int, int], _Comparison] = {}
@@ -350,13 +359,25 @@ class Station:
         self.resume(state)
 
     def resume(self, state: StationState, owed: list[Ack | HeartbeatReply] | None = None) -> None:
-        """Continue from a state read back from the store (another process may have moved it on)."""
-        if state.head is None:
-            self._head = None
-        elif self._head is None or state.head != self._head_note:
-            self._head = self._open_checkpoint(state.head)
-            self._remember(self._head, state.head)
-        self._head_note = state.head
+        """Continue from a state read back from the store (another process may have moved it on).
+
+        The newest checkpoint any process of this station verified is in the store.
+        Before a connection, this station starts from it. During one, it keeps the
+        chain of checkpoints this connection was shown (the relay proves each new
+        one from the last it showed here), and checks the newer one like a
+        checkpoint from elsewhere: the relay must prove the two are one history.
+        """
+        note = state.head
+        if note is not None and note != self._head_note:
+            if not self.connected:
+                self._head = self._open_checkpoint(note)
+                self._head_note = note
+                self._remember(self._head, note)
+            elif self.authenticated:
+                self._compare(note, logged=False)
+            else:
+                self._compare_later.append(note)
+        state.head = self._head_note
         self.state = state
         if owed is not None:
             self.pending_acks = list(owed)
@@ -372,10 +393,15 @@ class Station:
         return out
 
     def connection_made(self) -> None:
+        self.connected = True
+        self._short_keys_reported = False
         self.authenticated = False
+        self._first_delivery = True
 
     def connection_lost(self) -> None:
+        self.connected = False
         self.authenticated = False
+        self._compare_later.clear()
         self.backlog = 0
         self.in_flight.clear()
         self._comparisons.clear()
@@ -501,6 +527,9 @@ class Station:
             self._advance(frame.head)
         self.authenticated = True
         self._events.append(Authenticated(frame.name, frame.time - now))
+        later, self._compare_later = self._compare_later, []
+        for note in later:
+            self._compare(note, logged=False)
         self._send_published()
         self.in_flight.clear()
         self._submit_waiting(now)
@@ -568,17 +597,33 @@ class Station:
                 if known[1] == frame.index:
                     self._send(Confirm(frame.index))
                     raise DuplicateMessage(f"statement {seq} from the peer again (index {frame.index})")
+                if self.resilient:
+                    self._send(Confirm(frame.index))  # we hold it already: the relay may drop this copy
                 raise ReplayedMessage(
                     f"statement {seq} from the peer, received at index {known[1]}, presented again at {frame.index}"
                 )
             if known is not None:
                 raise ChainBroken(f"the peer signed two different statements with sequence number {seq}")
             raise ReplayedMessage(f"an old statement ({seq}) from the peer presented again; we are at {state.peer_seq}")
+        first, self._first_delivery = self._first_delivery, False
         if frame.prev != state.peer_index:
-            raise ReorderedMessage(
-                f"index {frame.index} came before index {frame.prev}, which the relay holds for us "
-                f"(the last we have is {state.peer_index})"
+            if not (self.resilient and first and frame.prev > state.peer_index):
+                raise ReorderedMessage(
+                    f"index {frame.index} came before index {frame.prev}, which the relay holds for us "
+                    f"(the last we have is {state.peer_index})"
+                )
+            # The first delivery of a connection comes from the head of our queue: an earlier entry the
+            # relay names but does not deliver is one it no longer holds. Recorded; the line goes on.
+            self._events.append(
+                Anomaly(
+                    DroppedMessage(
+                        f"the relay names an entry for us at index {frame.prev} that it did not deliver; "
+                        f"the last we have is {state.peer_index}"
+                    )
+                )
             )
+            if seq != state.peer_seq + 1:
+                return
         if seq != state.peer_seq + 1:
             missing = f"{state.peer_seq + 1}" + (f" to {seq - 1}" if seq - 1 > state.peer_seq + 1 else "")
             gap = DroppedMessage(f"statement {missing} from the peer never arrived; this one is {seq}")
@@ -653,6 +698,19 @@ class Station:
         for key_id in [k for k, key in self.peer_keys.items() if key.not_after <= now]:
             del self.peer_keys[key_id]
         self._events.append(PeerKeys(tuple(opened)))
+        horizon = max((key.not_after for key in self.peer_keys.values()), default=None)
+        if horizon is not None and horizon < now + KEY_HORIZON and not self._short_keys_reported:
+            # A peer publishes its keys well ahead (two days by default): holding less than this means
+            # the relay withholds them, and soon nothing can be sealed to the peer.
+            self._short_keys_reported = True
+            self._events.append(
+                Anomaly(
+                    EpochKeyError(
+                        f"no epoch key of {self.config.peer.name} beyond {horizon:%Y-%m-%dT%H:%MZ} has reached this "
+                        "station; it publishes them well ahead, so the relay withholds them"
+                    )
+                )
+            )
         if not self.defer_answers:
             self.answer_owed(now)
 
@@ -682,7 +740,7 @@ class Station:
         cp = self._open_checkpoint(head.checkpoint)
         current = self._head
         if current is not None:
-            evidence = (self.state.head or b"", head.checkpoint)
+            evidence = (self._head_note or b"", head.checkpoint)
             if cp.size < current.size:
                 raise SplitView(
                     f"the relay showed a log of {cp.size} entries after one of {current.size}: it rolled back",
@@ -750,26 +808,26 @@ class Station:
                 self._logged(data, cp)
             return
         old, new = sorted((cp.size, self._head.size))
-        self._comparisons[(old, new)] = _Comparison(cp, data, logged)
+        self._comparisons[(old, new)] = _Comparison(cp, data, logged, self._head, self._head_note or b"")
         self._send(Prove(old, new))
 
     def _proof(self, frame: Proof) -> None:
+        """The relay's answer to a comparison: the two checkpoints asked about must be one history.
+
+        Our head may have moved on since we asked; the one we asked with is part of
+        the history this connection verified, so the answer still settles it.
+        """
         comparison = self._comparisons.pop((frame.old, frame.new), None)
-        if comparison is None or self._head is None:
+        if comparison is None:
             return
-        cp = comparison.checkpoint
-        ours = self._head
-        if ours.size not in (frame.old, frame.new):
-            # Our head moved on while we waited: compare again from the new one.
-            self._compare(comparison.note, comparison.logged)
-            return
+        cp, ours = comparison.checkpoint, comparison.ours
         old, new = (cp, ours) if cp.size <= ours.size else (ours, cp)
         try:
             merkle.verify_consistency(old.size, new.size, old.root, new.root, frame.consistency)
         except ProofError:
             raise SplitView(
                 f"the checkpoints of {old.size} and {new.size} entries are not one history: the relay forked the log",
-                (comparison.note, self.state.head or b""),
+                (comparison.note, comparison.our_note),
             ) from None
         self._remember(cp, comparison.note)
         if comparison.logged:

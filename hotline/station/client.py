@@ -28,7 +28,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hotline import failpoints
-from hotline.protocol.exceptions import DuplicateMessage, HotlineError, Refused, RemoteProtocolError
+from hotline.protocol.exceptions import (
+    DuplicateMessage,
+    HotlineError,
+    Refused,
+    RemoteProtocolError,
+    ReorderedMessage,
+)
 from hotline.protocol.frames import MAX_FRAME
 from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, erasable
 from hotline.protocol.messages import Body
@@ -348,6 +354,10 @@ class StationClient:
             return []
 
         self.act(receive)
+        if any(isinstance(e, ReorderedMessage) for e in failures) and self.session is not None:
+            # The relay delivered out of its own order: a new connection makes it deliver from the head of
+            # the queue again, in order.
+            self.session.tasks.append(asyncio.ensure_future(self.session.ws.close(1008, "deliveries out of order")))
         for e in failures:
             if isinstance(e, DuplicateMessage):
                 continue

@@ -39,5 +39,8 @@ def test_a_listener_a_heartbeat_timer_and_sends_share_one_station(line):
     shown = [row["answers"] for row in map(json.loads, a_listener.lines()) if row.get("level") == "RECEIVED"]
     assert len(shown) == len(set(shown))
     a_listener.terminate()
+    # Several processes, one history: not a single incident at either station.
+    assert query(line.db("a"), "SELECT code, message FROM incidents") == []
+    assert query(line.db("b"), "SELECT code, message FROM incidents") == []
     for directory in ("a", "b", "relay"):
         assert line.hotline("log", "verify", directory).returncode == 0
