@@ -46,7 +46,7 @@ from hotline.protocol.exceptions import (
     UnknownKey,
     WrongPassphrase,
 )
-from hotline.protocol.messages import canonical_decode
+from hotline.protocol.messages import canonical_decode, strict_decode
 
 __all__ = [
     "AUTH_LABEL",
@@ -266,6 +266,9 @@ class KeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     secret: Annotated[bytes, msgspec.Meta(max_length=128)]
 
 
+_KEY_FILE_DECODER: Final[msgspec.json.Decoder[KeyFile]] = msgspec.json.Decoder(KeyFile)
+
+
 def check_key_file_mode(mode: int) -> None:
     """Refuse a private key file that its group or others can read or write (``stat().st_mode``)."""
     if mode & 0o077:
@@ -327,8 +330,8 @@ def public_key_of_file(data: bytes) -> PublicKey:
 
 def _parse_key_file(data: bytes) -> KeyFile:
     try:
-        return msgspec.json.decode(data, type=KeyFile)
-    except msgspec.DecodeError as e:
+        return strict_decode(_KEY_FILE_DECODER, data, "key file")
+    except DecodeError as e:
         raise KeyFileError(f"not a hotline identity key file: {e}") from None
 
 

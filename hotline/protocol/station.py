@@ -576,6 +576,7 @@ class Station:
                 self._send(Confirm(frame.index))
             raise
         self._check_order(opened.statement, opened.statement_hash, frame)
+        self._check_gossip(opened.statement.body)
         state = self.state
         state.peer_seq = opened.statement.seq
         state.peer_hash = opened.statement_hash
@@ -635,6 +636,23 @@ class Station:
         if not hmac.compare_digest(statement.prev, state.peer_hash):
             raise ChainBroken(f"statement {seq} does not link to the peer's statement {seq - 1}")
 
+    def _check_gossip(self, body: Body) -> None:
+        """Compare the checkpoint a heartbeat gossips with ours, before the heartbeat is taken in.
+
+        A strict station refuses the heartbeat when the gossip is bad or shows a
+        fork; a resilient one records the fault and takes it in (it is the peer's
+        genuine statement: the fault is in the relay, or in what the peer saw).
+        """
+        gossip = body.checkpoint if isinstance(body, Heartbeat | HeartbeatReply) else None
+        if gossip is None:
+            return
+        try:
+            self._compare(gossip, logged=False)
+        except RemoteProtocolError as e:
+            if not self.resilient:
+                raise
+            self._events.append(Anomaly(e))
+
     def _react(self, opened: Opened, now: datetime) -> None:
         """What a verified, stored message makes the station do by itself."""
         body = opened.statement.body
@@ -644,14 +662,10 @@ class Station:
         elif isinstance(body, Heartbeat):
             reply = HeartbeatReply(answers=opened.statement_hash, probe=body.probe, checkpoint=self._gossip())
             self._acknowledge(reply, now)
-            if body.checkpoint is not None:
-                self._compare(body.checkpoint, logged=False)
         elif isinstance(body, HeartbeatReply):
             sent = self.heartbeats.pop(body.probe, None)
             if sent is not None:
                 self._events.append(HeartbeatAnswered(body.probe, now - sent))
-            if body.checkpoint is not None:
-                self._compare(body.checkpoint, logged=False)
         else:
             self._acked(body, opened.statement_hash)
 
@@ -774,8 +788,13 @@ class Station:
         """Cosign the relay's new checkpoint once it is shown to extend our history."""
         cp = self._advance(head)
         note = notes.parse_note(head.checkpoint)
-        signature = notes.cosign(note, self.config.name, self.config.identity.signing_key, int(now.timestamp()))
-        self.state.cosigned = notes.add_signatures(note, signature).encode()
+        # Only the relay's own line is kept: its signature covers the text, not any other line the note
+        # may carry on its way, which could otherwise clash with ours.
+        origin, relay_key = self.config.origin, self.config.relay_key.raw
+        relay_line = notes.key_id(origin, notes.ED25519, relay_key)
+        signed = notes.Note(note.text, tuple(s for s in note.signatures if (s.name, s.key_id) == (origin, relay_line)))
+        signature = notes.cosign(signed, self.config.name, self.config.identity.signing_key, int(now.timestamp()))
+        self.state.cosigned = notes.add_signatures(signed, signature).encode()
         self._events.append(WitnessCosigned(self.state.cosigned, cp.size))
         self._send(Cosign(cp.size, signature.key_id + signature.signature))
 

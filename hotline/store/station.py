@@ -424,7 +424,8 @@ class StationStore:
                     (event.index, msgspec.json.encode(event.envelope), event.code, event.reason, now),
                 )
             elif isinstance(event, Anomaly):
-                self.incident(event.error.code, str(event.error))
+                evidence = b"\n".join(getattr(event.error, "evidence", ())) or None
+                self.incident(event.error.code, str(event.error), evidence)
             elif isinstance(event, HeadAdvanced):
                 conn.execute(
                     "INSERT OR IGNORE INTO heads (size, note, previous, consistency, seen_at) VALUES (?, ?, ?, ?, ?)",
