@@ -305,7 +305,8 @@ class Relay:
         One request at a time: while a station has not answered, nobody is asked
         again, so that both cosign the same size and it can count as logged. A
         station that stays silent longer than ``WITNESS_PATIENCE`` (when ``now``
-        is given) is passed over.
+        is given) is passed over: the others are asked again without it, and it
+        is asked again once it has answered; its checkpoint is kept until then.
         """
         asked = [c for c in self.connections if c.witness_pending]
         since = self.witness_asked_at
@@ -318,7 +319,8 @@ class Relay:
         self.witness_size = self.durable_size
         self.witness_asked_at = now
         for connection in self.connections:
-            if connection.station is not None:
+            # A slow link is not piled with questions it cannot answer in time.
+            if connection.station is not None and not connection.witness_owed:
                 connection.ask_to_cosign()
 
     def _sign_checkpoint(self) -> None:
@@ -326,8 +328,9 @@ class Relay:
         cp = notes.Checkpoint(self.origin, size, self.tree.root(size))
         note = notes.sign_checkpoint(cp, self.origin, self.key.signing_key)
         self.checkpoints[size] = note
-        # Keep the checkpoints a witness was asked to cosign and has not answered yet, whatever their age.
-        asked = {c.witness_size for c in self.connections if c.witness_pending}
+        # Keep the checkpoints a witness was asked to cosign and has not answered yet, whatever their age: one
+        # per connection at most.
+        asked = {c.witness_size for c in self.connections if c.witness_owed}
         for old in sorted(self.checkpoints)[:-KEPT_CHECKPOINTS]:
             if old not in asked:
                 del self.checkpoints[old]
@@ -364,7 +367,10 @@ class Connection:
         self.receive = False
         self.head_size = 0
         self.witness_size = 0
+        # Pending: the relay waits for this answer before asking anyone again. Owed: asked and not answered, even
+        # if passed over as too slow, so that the checkpoint stays here for a late answer over a slow link.
         self.witness_pending = False
+        self.witness_owed = False
         self.closing = False
         self._sent: set[int] = set()
         self._out: list[bytes] = []
@@ -495,6 +501,7 @@ class Connection:
         """Ask this station to witness the current checkpoint (``Relay.ask_witnesses`` decides when)."""
         self.witness_size = self.relay.durable_size
         self.witness_pending = True
+        self.witness_owed = True
         self._send(CheckpointFrame(self._head()))
 
     def pump(self) -> None:
@@ -526,6 +533,7 @@ class Connection:
 
     def _cosign(self, frame: Cosign) -> None:
         self.witness_pending = False
+        self.witness_owed = False
         try:
             self._check_cosignature(frame)
         finally:

@@ -123,6 +123,7 @@ class StationClient:
         self.authenticated = asyncio.Event()
         self.changed = asyncio.Event()
         self.last_error: BaseException | None = None
+        self._session_authenticated = False
         # The relay's refusal of our authentication, if it refused: no point in waiting on.
         self.refusal: Refused | None = None
         self.maintain_keys(now())
@@ -272,12 +273,16 @@ class StationClient:
                     self.store.incident("internal", f"the connection failed: {type(e).__name__}: {e}")
             if stop.is_set():
                 break
+            if self._session_authenticated:
+                # A cut after a healthy session is no sign of a relay in trouble: come back at once.
+                backoff = BACKOFF_FIRST
             delay = backoff * (0.5 + random.random())  # noqa: S311 - jitter, not a secret
             backoff = min(backoff * 2, BACKOFF_MAX)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
+        self._session_authenticated = False
         try:
             ws = await connect(
                 self.settings.relay.url,
@@ -324,6 +329,7 @@ class StationClient:
             for task in session.tasks:
                 task.cancel()
             self.session = None
+            self._session_authenticated = self.authenticated.is_set()
             self.authenticated.clear()
             self.station.connection_lost()
             await ws.close()

@@ -27,6 +27,7 @@ from hotline.protocol.frames import (
 from hotline.protocol.keys import AUTH_LABEL, EpochKeyPair, IdentityKey, epoch_windows, erasable
 from hotline.protocol.messages import FreeText
 from hotline.protocol.relay import (
+    KEPT_CHECKPOINTS,
     MAX_PUBLISHED,
     Appended,
     Dequeued,
@@ -378,3 +379,33 @@ def test_a_silent_witness_is_passed_over_after_a_while():
     assert line.relay.witness_size == before
     line.relay.ask_witnesses(line.now + timedelta(seconds=11))
     assert line.relay.witness_size == line.relay.durable_size > before
+
+
+def test_a_witness_passed_over_as_slow_may_still_answer_late_and_is_not_piled_with_questions():
+    line = Line()
+    line.relay.witness_every_commit = False
+    line.connect()
+    line.a.send(notice(), line.now)
+    line.run()
+    line.relay.ask_witnesses(line.now)
+    asked = line.relay.witness_size
+    # A's link stalls (its frames wait in the connection) while B goes on and the relay signs many checkpoints.
+    a_conn = line.sides["a"].connection
+    line.sides["a"].connection = None
+    line.run()
+    later = line.now + timedelta(seconds=11)
+    for i in range(KEPT_CHECKPOINTS + 5):
+        line.b.send(FreeText(lang="en", body=f"more {i}"), later)
+        line.run()
+        line.relay.ask_witnesses(later)
+    assert (a_conn.witness_owed, a_conn.witness_size) == (True, asked)  # passed over, not asked again
+    assert asked in line.relay.checkpoints  # kept for its late answer
+    # The link comes back: A's late cosignature is taken, then A is asked for the newest and the pair cosign it.
+    line.sides["a"].connection = a_conn
+    line.run()
+    assert line.sides["a"].errors == []
+    assert not a_conn.witness_owed
+    line.relay.ask_witnesses(later + timedelta(seconds=11))
+    line.run()
+    cosigned = {e.size for e in line.relay_events if type(e).__name__ == "Cosignature" and e.cosigned}
+    assert line.relay.durable_size in cosigned
