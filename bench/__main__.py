@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-MODULES = ["bench.seal_bench", "bench.merkle_bench", "bench.line_bench"]
+MODULES = ["bench.seal_bench", "bench.merkle_bench", "bench.line_bench", "bench.flood_bench"]
 RESULTS = Path(__file__).parent / "results"
 
 

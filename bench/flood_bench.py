@@ -25,7 +25,7 @@ from bench.line_bench import _listener, _notice
 from hotline.cli.demo import start_local_line
 from hotline.station.client import StationClient
 
-ROUNDS = int(os.environ.get("HOTLINE_FLOOD_ROUNDS", "300"))
+ROUNDS = int(os.environ.get("HOTLINE_FLOOD_ROUNDS", "1000"))  # a p99 of 1,000 is not one unlucky round
 IDLE = int(os.environ.get("HOTLINE_FLOOD_IDLE", "1000"))
 ROOT = Path(__file__).resolve().parents[1]
 

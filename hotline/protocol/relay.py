@@ -228,6 +228,8 @@ class Relay:
         self.checkpoints: dict[int, bytes] = {}
         self.cosignatures: dict[int, dict[str, notes.NoteSignature]] = {}
         self.cosigned: bytes | None = None
+        # The authenticated connections only: what the relay does for all of them (deliver, ask to witness)
+        # must not cost a pass over a flood of connections that never authenticate.
         self.connections: list[Connection] = []
         self._staged: list[_Queued] = []
         self._pending: list[_Pending] = []
@@ -264,9 +266,8 @@ class Relay:
     # --- the I/O layer's side ---
 
     def connect(self, now: datetime) -> Connection:
-        connection = Connection(self, now)
-        self.connections.append(connection)
-        return connection
+        """A new connection; it joins ``connections`` once its station has authenticated."""
+        return Connection(self, now)
 
     def events(self) -> list[RelayEvent]:
         """Everything to store, in order; drained by this call."""
@@ -431,6 +432,8 @@ class Connection:
         entry.key.verify(AUTH_LABEL, auth_payload(relay.key.public, self.nonce, entry.key), hello.signature)
         self.station = hello.station
         self.receive = hello.receive
+        if self not in relay.connections:
+            relay.connections.append(self)
         self.head_size = hello.head
         head = relay.head(self.head_size) if relay.durable_size else None
         if head is not None:

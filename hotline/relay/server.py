@@ -60,6 +60,9 @@ TLS_READ_BUFFER: Final = 32 * 1024
 MAX_TRACKED_ADDRESSES: Final = 100_000
 # How often the stations are asked to witness the newest checkpoint.
 WITNESS_SECONDS: Final = 0.25
+# Keepalive pings, for the stations' connections only: one that has not authenticated is cut at its deadline
+# anyway, and a thousand idle ones would otherwise cost a ping and a pong every 20 ms.
+PING_SECONDS: Final = 20.0
 
 
 class JsonFormatter(logging.Formatter):
@@ -161,6 +164,7 @@ class RelayServer:
         self.writer = Writer(directory / "relay.db")
         self.metrics = _Metrics()
         self.links: dict[Connection, _Link] = {}
+        self.stations_links: dict[Connection, _Link] = {}  # the authenticated ones
         self.per_address: defaultdict[str, int] = defaultdict(int)
         self.buckets: dict[str, _TokenBucket] = {}
         self.arrivals: dict[str, _TokenBucket] = {}
@@ -234,7 +238,7 @@ class RelayServer:
                         authenticated = True
                         deadline.reschedule(None)
                         self._authenticated(link)
-                    self._after_input()
+                    self._after_input(link)
                     if conn.closing:
                         break
         except TimeoutError:
@@ -248,6 +252,7 @@ class RelayServer:
         finally:
             self.relay.disconnect(conn)
             del self.links[conn]
+            self.stations_links.pop(conn, None)
             self.per_address[link.address] -= 1
             if not self.per_address[link.address]:
                 del self.per_address[link.address]
@@ -262,7 +267,10 @@ class RelayServer:
         conn = link.conn
         assert conn.station is not None
         name = self.relay.stations[conn.station].name
-        same = sum(1 for c in self.links if c.station == conn.station)
+        self.stations_links[conn] = link
+        link.ws.ping_interval = PING_SECONDS
+        link.ws.start_keepalive()
+        same = sum(1 for c in self.stations_links if c.station == conn.station)
         self.metrics.connections.labels("unauthenticated").dec()
         self.metrics.connections.labels("authenticated").inc()
         if same > self.limits.connections_per_station:
@@ -287,8 +295,8 @@ class RelayServer:
             )
         return bucket.wait()
 
-    def _after_input(self) -> None:
-        """Send what the protocol stored to the writer, then wake every connection that has frames."""
+    def _after_input(self, link: _Link | None = None) -> None:
+        """Send what the protocol stored to the writer, then wake the connections that have frames."""
         events = self.relay.events()
         storable = [e for e in events if not isinstance(e, Refused)]
         for e in events:
@@ -306,7 +314,7 @@ class RelayServer:
             self.lazy.extend(storable)
             if self.lazy_timer is None:
                 self.lazy_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self._flush_lazy)
-        self._wake()
+        self._wake(link)
 
     def _flush_lazy(self) -> None:
         self.lazy_timer = None
@@ -348,12 +356,16 @@ class RelayServer:
             self.relay.ask_witnesses(datetime.now(UTC))
             self._after_input()
 
-    def _wake(self) -> None:
-        """Wake the writers of the connections that have frames to send (not all of them: a flood
-        of idle connections must not cost every station's frame a thousand wake-ups)."""
-        for link in self.links.values():
-            if link.conn.pending_output or link.conn.closing:
-                link.wake.set()
+    def _wake(self, link: _Link | None = None) -> None:
+        """Wake the writers of the stations' connections that have frames to send, and of ``link``.
+
+        Not every connection: only the input of an authenticated one can give others something
+        to send, and a flood of idle connections must not cost each station's frame a pass over
+        a thousand of them.
+        """
+        for each in (*self.stations_links.values(), *((link,) if link is not None else ())):
+            if each.conn.pending_output or each.conn.closing:
+                each.wake.set()
 
     # --- running ---
 
@@ -370,6 +382,8 @@ class RelayServer:
     def ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_3
+        # Stations open a fresh session each time; tickets would only be work for every handshake, a flood's too.
+        context.num_tickets = 0
         context.load_cert_chain(self.directory / "tls.crt", self.directory / "tls.key")
         return context
 
@@ -392,6 +406,8 @@ class RelayServer:
             ssl=self.ssl_context(),
             compression=None,
             max_size=self.limits.frame_bytes,
+            ping_interval=None,  # started once a station authenticates (_authenticated)
+            ping_timeout=PING_SECONDS,
             process_request=self.process_request,
             server_header=None,
             logger=logging.getLogger("hotline.relay.websockets"),

@@ -44,7 +44,11 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     new_connections_per_second: float = 5.0
     new_connection_burst: int = 20
     connections_per_station: int = 8
-    unauthenticated_seconds: float = 10.0
+    # A station authenticates in four round trips (TCP, TLS 1.3, the upgrade, challenge and hello): over a
+    # geostationary satellite hop with a lost packet or two that is several seconds. And a flood's idle connections
+    # cost memory while they wait but a TLS handshake each time they are cut and opened again: a short deadline
+    # buys the relay no memory and costs it CPU.
+    unauthenticated_seconds: float = 30.0
     submissions_per_second: float = 1000.0
     submission_burst: int = 2000
 

@@ -75,7 +75,7 @@ from hotline.protocol.frames import (
 )
 from hotline.protocol.keys import IdentityKey
 from hotline.protocol.relay import Appended, Connection, Dequeued, Relay, RelayEvent, log_origin
-from hotline.relay.server import JsonFormatter, RelayServer
+from hotline.relay.server import JsonFormatter, RelayServer, _Link
 from hotline.relay.setup import RelayConfig, load_config
 from hotline.store.keyfiles import load_identity
 
@@ -152,9 +152,7 @@ class LyingCore(Relay):
     lie: Lie
 
     def connect(self, now: datetime) -> Connection:
-        connection = LyingConnection(self, now, self.lie)
-        self.connections.append(connection)
-        return connection
+        return LyingConnection(self, now, self.lie)
 
     def disconnect(self, connection: Connection) -> None:
         # A connection the fork took over belongs to the other face now.
@@ -555,9 +553,9 @@ class LyingRelay(RelayServer):
         self.lie.leaves.extend(restored.leaves)
         self.relay = core
 
-    def _after_input(self) -> None:
+    def _after_input(self, link: _Link | None = None) -> None:
         self.lie.settle()
-        super()._after_input()
+        super()._after_input(link)
 
 
 def main(argv: list[str] | None = None) -> int:

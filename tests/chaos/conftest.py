@@ -19,6 +19,6 @@ def line(tmp_path) -> Line:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if FIGURES:
-        terminalreporter.section("a bad network")
+        terminalreporter.section("a bad network, a flood")
         for name, figures in FIGURES:
             terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
