@@ -100,9 +100,8 @@ async def seal(client: StationClient, body: Body, timeout: float) -> str:
         raise NoEpochKey(
             f"no epoch key of {client.peer.name} has reached this station: {client.peer.name} publishes them "
             "each time it connects to the relay, which hands them on; if it has connected, the relay withholds them"
-            " (check that the relay runs the roster agreed at the key ceremony). Until then, nothing can be sealed"
-            " to it; "
-            "be sent anything"
+            " (check that the relay runs the roster agreed at the key ceremony). Until then nothing can be sealed"
+            " to it: use the fallback channel for anything urgent"
         )
     return client.send(body)
 

@@ -599,7 +599,9 @@ class Station:
                     self._send(Confirm(frame.index))
                     raise DuplicateMessage(f"statement {seq} from the peer again (index {frame.index})")
                 if self.resilient:
-                    self._send(Confirm(frame.index))  # we hold it already: the relay may drop this copy
+                    # We hold it already: the relay may drop this copy, and what follows it comes after it.
+                    self.state.peer_index = max(self.state.peer_index, frame.index)
+                    self._send(Confirm(frame.index))
                 raise ReplayedMessage(
                     f"statement {seq} from the peer, received at index {known[1]}, presented again at {frame.index}"
                 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from .harness import Line, make_line
+from .test_crash_campaign import CAMPAIGN
 
 
 @pytest.fixture
@@ -14,3 +15,10 @@ def line(tmp_path) -> Line:
         yield made
     finally:
         made.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if CAMPAIGN:
+        terminalreporter.section("crash campaign")
+        for victim, figures in CAMPAIGN.items():
+            terminalreporter.write_line(f"{victim}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections import Counter
 
 import pytest
 
@@ -26,6 +27,8 @@ from .test_exchange import connected
 
 RUNS = int(os.environ.get("HOTLINE_CRASH_RUNS", "2"))
 SEED = int(os.environ.get("HOTLINE_CRASH_SEED", "20261126"))
+# What each victim's campaign did, printed at the end of the run (conftest.py).
+CAMPAIGN: dict[str, Counter[str]] = {}
 
 
 def _settle(line: Line, runs: int) -> None:
@@ -62,13 +65,16 @@ def _check(line: Line) -> None:
         assert verified.returncode == 0, verified.stderr
 
 
-def _burst(line: Line, rng: random.Random, run: int) -> object:
-    return line.tool("bulk-send", str(line.path("a")), str(rng.randint(20, 60)), f"TUR-C{run:03d}", "120")
+def _burst(line: Line, rng: random.Random, run: int, figures: Counter[str]) -> object:
+    notices = rng.randint(20, 60)
+    figures["notices"] += notices
+    return line.tool("bulk-send", str(line.path("a")), str(notices), f"TUR-C{run:03d}", "120")
 
 
 @pytest.mark.parametrize("victim", ["relay", "station-b", "station-a"])
 def test_crash_campaign(line, victim):
     rng = random.Random(f"{SEED}-{victim}")
+    figures = CAMPAIGN.setdefault(victim, Counter())
     b = line.spawn("listen", "b", "--json")
     connected(line, "b")
     a = line.spawn("listen", "a", "--json")
@@ -76,7 +82,7 @@ def test_crash_campaign(line, victim):
     for run in range(RUNS):
         failpoint = rng.choice([None, "relay:after-commit" if victim == "relay" else "station:after-receive"])
         if victim == "relay":
-            sender = _burst(line, rng, run)
+            sender = _burst(line, rng, run, figures)
             if failpoint:
                 line.kill_relay()
                 line.start_relay(env={"HOTLINE_FAILPOINT": failpoint})
@@ -90,7 +96,7 @@ def test_crash_campaign(line, victim):
             if failpoint:
                 b.terminate()
                 b = line.spawn("listen", "b", "--json", env={"HOTLINE_FAILPOINT": failpoint})
-            sender = _burst(line, rng, run)
+            sender = _burst(line, rng, run, figures)
             if failpoint:
                 b.process.wait(60)  # killed itself right after storing a delivery
             else:
@@ -99,12 +105,16 @@ def test_crash_campaign(line, victim):
             b = line.spawn("listen", "b", "--json")
             assert sender.finish(180) == 0, sender.lines()
         else:
-            sender = _burst(line, rng, run)
+            sender = _burst(line, rng, run, figures)
             time.sleep(rng.uniform(0.05, 1.0))
             sender.kill()  # A's sender dies with notices sealed, some perhaps not yet accepted
             drained = line.tool("drain", str(line.path("a")), "120")
             assert drained.finish(180) == 0, drained.lines()
+        # Station A's sender dies at a random instant whatever the draw: its failpoint is the listener's.
+        at_failpoint = failpoint is not None and victim != "station-a"
+        figures["kills at a failpoint" if at_failpoint else "kills at a random instant"] += 1
         _settle(line, run)
         _check(line)
+        figures["runs checked"] += 1
     b.terminate()
     a.terminate()

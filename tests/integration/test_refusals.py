@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import ssl
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from hotline.protocol.envelope import ZERO_HASH, Envelope, Statement, seal
@@ -235,3 +236,37 @@ def test_a_relay_certificate_that_does_not_match_is_refused(line, tmp_path):
     assert "RelayUnreachable" in sent.stderr
     assert "CERTIFICATE_VERIFY_FAILED" in sent.stderr or "certificate verify failed" in sent.stderr
     assert snapshot(line)["relay"] == before["relay"]
+
+
+def test_connections_from_one_address_are_limited_in_number_and_in_rate(line):
+    line.kill_relay()
+    line.relay_config(connections_per_address=4, new_connections_per_second=0.1, new_connection_burst=6)
+    line.start_relay()
+    before = snapshot(line)
+    with contextlib.ExitStack() as held:
+        for _ in range(4):
+            held.enter_context(dial(line))
+        with pytest.raises(InvalidStatus) as too_many:
+            dial(line)
+    assert too_many.value.response.status_code == 503
+    assert b"too many connections from this address" in too_many.value.response.body
+    wait_until(lambda: refused_count(line, "too-many-connections") == 1, 10, "the refusal to be counted")
+    # Four of the six new connections allowed in a burst are spent (a refused one costs none): two more, then 429.
+    with contextlib.ExitStack() as again:
+        for _ in range(2):
+            again.enter_context(wait_until(lambda: _dial_or_none(line), 10, "a connection once the others closed"))
+        with pytest.raises(InvalidStatus) as too_fast:
+            dial(line)
+    assert too_fast.value.response.status_code == 429
+    assert refused_count(line, "too-many-new-connections") == 1
+    assert snapshot(line) == before
+
+
+def _dial_or_none(line: Line) -> ClientConnection | None:
+    """A connection, or None while the relay still counts the closed ones as open (503)."""
+    try:
+        return dial(line)
+    except InvalidStatus as e:
+        if e.response.status_code != 503:
+            raise
+        return None

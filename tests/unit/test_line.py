@@ -668,3 +668,23 @@ def test_witnesses_asked_on_demand_cosign_the_newest_checkpoint():
     line.run()
     assert [e.size for e in line.sides["a"].of(WitnessCosigned)] == [line.relay.durable_size]
     assert line.sides["a"].of(Logged)[-1].size == line.relay.durable_size
+
+
+def test_resilient_station_confirms_a_replayed_copy_and_takes_what_follows_it():
+    line = Line()
+    line.b.resilient = True
+    line.connect()
+    sent = line.a.send(notice("TUR-2026-000001"), line.now)
+    line.run()
+    del line.relay.ids[sent.statement.id]
+    line.relay.last_seq[line.a.me.key_id] = 0
+    line.sides["a"].connection.receive_frame(encode_frame(Submit(sent.envelope)), line.now)
+    line.raise_errors = False
+    line.run()
+    line.a.send(notice("TUR-2026-000002"), line.now)
+    line.run()
+    b = line.sides["b"]
+    # The replay is refused and recorded once; the next notice follows the replayed copy, with no other fault.
+    assert [type(e) for e in b.errors] == [ReplayedMessage]
+    assert [e.opened.statement.body.ref for e in b.of(MessageReceived)] == ["TUR-2026-000001", "TUR-2026-000002"]
+    assert line.relay.queues[line.b.me.key_id] == {}
