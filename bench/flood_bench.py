@@ -4,6 +4,10 @@ A relay process, station B listening (its own process), station A here: the roun
 RECEIVED is measured with the relay quiet, then again while ``bench/flood.py`` (its own process) keeps 1,000
 idle connections open and adds slow clients, authentication spam and oversized frames. The relay's resident
 memory is sampled all along from /proc.
+
+3,000 round trips each (HOTLINE_FLOOD_ROUNDS), about 25 s: the flood's part starts 15 s after the flood, once its
+connections are open, and lasts past the first wave of cuts at the relay's authentication deadline (22 to 38 s
+after they opened), when they are all opened again. A shorter window shows whichever moment it happens to catch.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from bench.line_bench import _listener, _notice
 from hotline.cli.demo import start_local_line
 from hotline.station.client import StationClient
 
-ROUNDS = int(os.environ.get("HOTLINE_FLOOD_ROUNDS", "1000"))  # a p99 of 1,000 is not one unlucky round
+ROUNDS = int(os.environ.get("HOTLINE_FLOOD_ROUNDS", "3000"))  # 25 s: past the first wave of cuts
 IDLE = int(os.environ.get("HOTLINE_FLOOD_IDLE", "1000"))
 ROOT = Path(__file__).resolve().parents[1]
 
