@@ -21,11 +21,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
-from bench.line_bench import _listener, _notice
+from bench.line_bench import Sender, _listener
 from hotline.cli.demo import start_local_line
 from hotline.station.client import StationClient
 
@@ -55,44 +54,16 @@ class MemoryWatch(threading.Thread):
                 return
 
 
-async def _round_trips(a: StationClient, rounds: int, answered: set[str], arrived: asyncio.Event) -> list[float]:
-    latencies = []
-    for i in range(rounds):
-        start = time.perf_counter()
-        h = a.send(_notice(50_000 + len(answered) + i))
-        while h not in answered:
-            arrived.clear()
-            await asyncio.wait_for(arrived.wait(), 30)
-        latencies.append(time.perf_counter() - start)
-    return latencies
-
-
 def _p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _measure(root: Path, relay_pid: int) -> dict[str, object]:
-    a = StationClient.open(root / "station-a")
-    stop = asyncio.Event()
-    runner = asyncio.create_task(a.run(stop))
-    answered: set[str] = set()
-    arrived = asyncio.Event()
-
-    def on_events(events: list[object]) -> None:
-        for event in events:
-            ack = getattr(event, "ack", None)
-            if ack is not None and ack.level == "RECEIVED":
-                answered.add(ack.answers)
-                arrived.set()
-
-    a.on_events = on_events  # type: ignore[assignment]
-    try:
-        await asyncio.wait_for(a.authenticated.wait(), 20)
-        await a.wait_for(lambda _: True if a.station.peer_keys else None, 20)
-        await _round_trips(a, 20, answered, arrived)  # warm up
+    sender = Sender(root)
+    async with sender.running() as a:
         quiet_memory = _rss_mb(relay_pid)
-        quiet = await _round_trips(a, ROUNDS, answered, arrived)
+        quiet = [await sender.round_trip(100_000 + i, 30) for i in range(ROUNDS)]
         watch = MemoryWatch(relay_pid)
         watch.start()
         # The flood runs at the lowest priority: an attacker's machines do not share the relay's CPUs, and on
@@ -116,7 +87,7 @@ async def _measure(root: Path, relay_pid: int) -> dict[str, object]:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         await asyncio.sleep(15)  # let the flood open its connections
-        during = await _round_trips(a, ROUNDS, answered, arrived)
+        during = [await sender.round_trip(200_000 + i, 30) for i in range(ROUNDS)]
         open_connections = _open_connections(root, a)
         flood.terminate()
         out, _ = flood.communicate(timeout=60)
@@ -132,10 +103,6 @@ async def _measure(root: Path, relay_pid: int) -> dict[str, object]:
             "open_connections": open_connections,
             "counts": counts,
         }
-    finally:
-        stop.set()
-        await asyncio.wait_for(runner, 30)
-        a.close()
 
 
 def _open_connections(root: Path, a: StationClient) -> float:

@@ -18,13 +18,14 @@ Every durability promise stays on: WAL with synchronous=FULL everywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -172,38 +173,53 @@ def _listener(root: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def _hotline(root: Path, count: int) -> dict[str, float]:
-    a = StationClient.open(root / "station-a")
-    stop = asyncio.Event()
-    runner = asyncio.create_task(a.run(stop))
-    answered: set[str] = set()
-    arrived = asyncio.Event()
+class Sender:
+    """Station A in this process, counting the RECEIVEDs that come back (``answered``, ``arrived``)."""
 
-    def on_events(events: list[object]) -> None:
+    def __init__(self, root: Path) -> None:
+        self.a = StationClient.open(root / "station-a")
+        self.answered: set[str] = set()
+        self.arrived = asyncio.Event()
+        self.a.on_events = self._on_events  # type: ignore[assignment]
+
+    def _on_events(self, events: list[object]) -> None:
         for event in events:
             ack = getattr(event, "ack", None)
             if ack is not None and ack.level == "RECEIVED":
-                answered.add(ack.answers)
-                arrived.set()
+                self.answered.add(ack.answers)
+                self.arrived.set()
 
-    a.on_events = on_events  # type: ignore[assignment]
-    try:
-        await asyncio.wait_for(a.authenticated.wait(), 20)
-        await a.wait_for(lambda _: True if a.station.peer_keys else None, 20)
-        # Warm up (and let B connect and publish its keys).
-        for i in range(20):
-            h = a.send(_notice(i))
-            while h not in answered:
-                arrived.clear()
-                await asyncio.wait_for(arrived.wait(), 20)
-        latencies = []
-        for i in range(count):
-            start = time.perf_counter()
-            h = a.send(_notice(100 + i))
-            while h not in answered:
-                arrived.clear()
-                await asyncio.wait_for(arrived.wait(), 20)
-            latencies.append(time.perf_counter() - start)
+    async def round_trip(self, number: int, timeout: float = 20) -> float:
+        """Send one notice, wait for its RECEIVED; the seconds it took."""
+        start = time.perf_counter()
+        h = self.a.send(_notice(number))
+        while h not in self.answered:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), timeout)
+        return time.perf_counter() - start
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[StationClient]:
+        """Connected, holding B's keys, warmed up with 20 round trips; closed afterwards."""
+        stop = asyncio.Event()
+        runner = asyncio.create_task(self.a.run(stop))
+        try:
+            await asyncio.wait_for(self.a.authenticated.wait(), 20)
+            await self.a.wait_for(lambda _: True if self.a.station.peer_keys else None, 20)
+            for i in range(20):  # warm up (and let B connect and publish its keys)
+                await self.round_trip(i)
+            yield self.a
+        finally:
+            stop.set()
+            await asyncio.wait_for(runner, 30)
+            self.a.close()
+
+
+async def _hotline(root: Path, count: int) -> dict[str, float]:
+    sender = Sender(root)
+    answered, arrived = sender.answered, sender.arrived
+    async with sender.running() as a:
+        latencies = [await sender.round_trip(100 + i) for i in range(count)]
         # Throughput: keep 100 in flight, topping up in one transaction whenever RECEIVEDs come in.
         pending: set[str] = set()
         done = sent = 0
@@ -228,10 +244,6 @@ async def _hotline(root: Path, count: int) -> dict[str, float]:
             "throughput": count / elapsed,
             "envelope": float(size),
         }
-    finally:
-        stop.set()
-        await asyncio.wait_for(runner, 10)
-        a.close()
 
 
 async def _queue_backlog(root: Path, count: int) -> None:
