@@ -558,6 +558,23 @@ def status_lines(report: dict[str, object], peer: str) -> list[str]:
     return lines
 
 
+# --- console -----------------------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def console(directory: Annotated[Path, typer.Argument(help="The station's directory.")]) -> None:
+    """The duty officer's console: incoming and outgoing notices, acknowledgements, the line's health."""
+    from hotline.cli.console import Console  # textual is loaded for the console only
+
+    settings = load_station(directory)
+    client = open_client(directory, receive=True)
+    try:
+        Console(client, dict(settings.deadlines)).run()
+    finally:
+        client.close()
+
+
 # --- heartbeat ---------------------------------------------------------------------------------------------
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3

@@ -1,0 +1,433 @@
+"""
+``hotline console DIR``: the duty officer's terminal, a live view of the line (textual).
+
+One screen, keyboard first, in 80x24 and up:
+
+- the line's health on top: the relay connection, the last heartbeat and its round trip, when the peer was last
+  heard, the size of the last checkpoint both stations cosigned, the clock offset to the relay, incidents;
+- incoming notices, open ones first, FLASH and IMMEDIATE first among them (in colour, with the terminal bell when
+  one arrives), each with its activity, area, window and the time left to acknowledge it;
+- outgoing notices with their state (queued, accepted by the relay, RECEIVED, READ_UNDERSTOOD, CONFLICT, UNABLE),
+  overdue ones in red.
+
+Enter on an incoming notice shows all of it, with the acknowledgements: READ_UNDERSTOOD (its area and window read
+back), CONFLICT or UNABLE (with a reason). The console is a station process like any other: it takes deliveries
+in and answers RECEIVED, beside a heartbeat timer or one-shot commands of the same station.
+
+The rows are built by pure functions (``incoming_rows``, ``outgoing_rows``, ``line_text``) from the store, so that
+they are tested without a terminal; the app only lays them out and turns keys into acknowledgements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from hotline.cli.station import FINAL_LEVELS, area_text
+from hotline.protocol.checkpoint import Checkpoint, parse_note
+from hotline.protocol.exceptions import HotlineError
+from hotline.protocol.messages import Ack, AckLevel, Notice, Readback
+from hotline.protocol.station import deadline
+from hotline.station.client import StationClient
+from hotline.store.station import Queries, Row, format_time, parse_time
+
+# Open notices first, the most urgent first among them.
+URGENCY = {"FLASH": 0, "IMMEDIATE": 1, "PRIORITY": 2, "ROUTINE": 3}
+LOUD = ("FLASH", "IMMEDIATE")
+STYLE = {"FLASH": "bold white on red", "IMMEDIATE": "bold black on yellow", "PRIORITY": "bold", "ROUTINE": ""}
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One incoming notice as the board shows it."""
+
+    statement_hash: str
+    ref: str
+    precedence: str
+    what: str
+    area: str
+    window: str
+    due: datetime
+    answered: str | None  # our last acknowledgement level, if any
+    row: Row
+
+    @property
+    def open(self) -> bool:
+        return self.answered not in FINAL_LEVELS
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One of our notices as the board shows it."""
+
+    statement_hash: str
+    ref: str
+    precedence: str
+    sent: datetime
+    state: str
+    due: datetime
+
+    @property
+    def open(self) -> bool:
+        return self.state not in FINAL_LEVELS
+
+
+def _what(notice: Notice) -> str:
+    action = "" if notice.action == "NEW" else f"{notice.action} "
+    if notice.activity is None:
+        return f"{action}{notice.mode}".strip()
+    return f"{action}{notice.activity.domain} {notice.activity.type}"
+
+
+def _window(notice: Notice) -> str:
+    if notice.window is None:
+        return ""
+    start, end = notice.window.start, notice.window.end
+    if start.date() == end.date():
+        return f"{start:%d %H:%M}-{end:%H:%MZ}"
+    return f"{start:%d %H:%M}-{end:%d %H:%MZ}"
+
+
+def incoming_rows(q: Queries, deadlines: dict[str, int]) -> list[Incoming]:
+    """Every notice received: the open ones first, by urgency then time; then the answered ones, newest first."""
+    rows = []
+    for row in q.notices("in"):
+        notice = row.statement.body
+        assert isinstance(notice, Notice)
+        ours = [a.level or "" for a in q.our_answers_to(row.statement_hash)]
+        final = [level for level in ours if level in FINAL_LEVELS]
+        rows.append(
+            Incoming(
+                row.statement_hash,
+                notice.ref,
+                notice.precedence,
+                _what(notice),
+                area_text(notice.area) if notice.area is not None else "",
+                _window(notice),
+                deadline(notice.precedence, row.created, deadlines),
+                final[-1] if final else None,
+                row,
+            )
+        )
+    still = sorted((r for r in rows if r.open), key=lambda r: (URGENCY[r.precedence], r.row.created))
+    done = sorted((r for r in rows if not r.open), key=lambda r: r.row.created, reverse=True)
+    return still + done
+
+
+def outgoing_rows(q: Queries, deadlines: dict[str, int]) -> list[Outgoing]:
+    """Our notices: the open ones first, by urgency then time; then the answered ones, newest first."""
+    rows = []
+    for row in q.notices("out"):
+        levels = [a.level or "" for a in q.answers_to(row.statement_hash)]
+        state = next(
+            (level for level in ("CONFLICT", "UNABLE", "READ_UNDERSTOOD", "RECEIVED") if level in levels),
+            "accepted by the relay" if row.log_index is not None else "queued",
+        )
+        precedence = row.precedence or "ROUTINE"
+        due = deadline(precedence, row.created, deadlines)
+        rows.append(Outgoing(row.statement_hash, row.ref or "", precedence, row.created, state, due))
+    still = sorted((r for r in rows if r.open), key=lambda r: (URGENCY[r.precedence], r.sent))
+    done = sorted((r for r in rows if not r.open), key=lambda r: r.sent, reverse=True)
+    return still + done
+
+
+def time_left(due: datetime, now: datetime) -> str:
+    """'12m left', '1h05m left', 'OVERDUE 3m'."""
+    seconds = int((due - now).total_seconds())
+    span = abs(seconds)
+    text = f"{span // 3600}h{span % 3600 // 60:02d}m" if span >= 3600 else f"{span // 60}m{span % 60:02d}s"
+    return f"{text} left" if seconds > 0 else f"OVERDUE {text}"
+
+
+def line_text(q: Queries, connected: bool, now: datetime) -> tuple[str, bool]:
+    """The line's health in one or two lines, and whether it is bad (no relay, a split view, a silent peer)."""
+    line = q.line()
+    parts = ["relay: connected" if connected else "relay: NOT CONNECTED"]
+    seen = line["relay_seen_at"]
+    if not connected and isinstance(seen, str):
+        parts[0] += f" (last {parse_time(seen):%H:%M:%SZ})"
+    sent, answered = line["heartbeat_sent_at"], line["heartbeat_answered_at"]
+    if isinstance(sent, str) and isinstance(answered, str):
+        rtt = (parse_time(answered) - parse_time(sent)).total_seconds()
+        parts.append(f"heartbeat {parse_time(sent):%H:%MZ} rtt {max(rtt, 0):.2f}s")
+    elif isinstance(sent, str):
+        parts.append(f"heartbeat {parse_time(sent):%H:%MZ} UNANSWERED")
+    else:
+        parts.append("no heartbeat yet")
+    heard = line["peer_heard_at"]
+    parts.append(f"peer heard {parse_time(heard):%H:%M:%SZ}" if isinstance(heard, str) else "peer never heard")
+    logged = line["logged"]
+    size = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
+    parts.append(f"cosigned log {size}")
+    offset = line["clock_offset"]
+    if isinstance(offset, int | float):
+        parts.append(f"clock {offset:+.1f}s")
+    since = format_time(now - timedelta(days=1))
+    codes = [c for (c,) in q.conn.execute("SELECT code FROM incidents WHERE at >= ?", (since,))]
+    split = q.conn.execute("SELECT COUNT(*) FROM incidents WHERE code = 'split-view'").fetchone()[0] > 0
+    if split:
+        parts.append("SPLIT VIEW: do not trust the relay")
+    elif codes:
+        parts.append(f"incidents 24h: {len(codes)}")
+    unanswered = isinstance(sent, str) and not isinstance(answered, str)
+    return " · ".join(parts), (not connected) or split or unanswered
+
+
+def notice_text(row: Row) -> str:
+    """All of a notice, for the officer who must acknowledge it."""
+    notice = row.statement.body
+    assert isinstance(notice, Notice)
+    lines = [
+        f"{notice.ref}   {notice.action} {notice.mode} {notice.precedence}   {notice.classification}",
+        f"response asked: {notice.response}",
+    ]
+    if notice.refers_to:
+        lines.append(f"refers to: {notice.refers_to}")
+    if notice.activity is not None:
+        lines.append(f"activity: {notice.activity.domain} {notice.activity.type}")
+    if notice.area is not None:
+        lines.append(f"area: {area_text(notice.area)}")
+    if notice.vertical is not None:
+        v = notice.vertical
+        lines.append(f"vertical: {v.lower:g} to {v.upper:g} {v.unit} {v.ref}")
+    if notice.window is not None:
+        w = notice.window
+        schedule = f" ({w.schedule})" if w.schedule else ""
+        lines.append(f"window: {w.start:%Y-%m-%d %H:%MZ} to {w.end:%Y-%m-%d %H:%MZ}{schedule}")
+    for force in notice.forces:
+        lines.append(
+            f"force: {force.callsign} x{force.count}" + "".join(f", {x}" for x in (force.unit, force.platform) if x)
+        )
+    if notice.contact is not None:
+        c = notice.contact
+        lines.append(f"contact: {c.callsign}" + (f" on {c.frequency}" if c.frequency else ""))
+    lines.append(f"text ({notice.text.lang}): {notice.text.body}")
+    for t in notice.text.translations:
+        lines.append(f"translation ({t.lang}, by {t.translator}): {t.body}")
+    lines.append(f"sent {row.created:%Y-%m-%d %H:%M:%SZ}, log index {row.log_index}")
+    return "\n".join(lines)
+
+
+def acknowledgement(row: Row, level: AckLevel, comment: str | None) -> Ack:
+    """The acknowledgement of a notice: READ_UNDERSTOOD reads its area and window back."""
+    notice = row.statement.body
+    assert isinstance(notice, Notice)
+    readback = None
+    if level == "READ_UNDERSTOOD" and notice.area is not None and notice.window is not None:
+        readback = Readback(area=notice.area, window=notice.window)
+    return Ack(answers=row.statement_hash, level=level, ref=notice.ref, readback=readback, comment=comment)
+
+
+class ReasonScreen(ModalScreen[str | None]):
+    """The reason a CONFLICT or UNABLE needs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, level: str) -> None:
+        super().__init__()
+        self.level = level
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reason"):
+            yield Label(f"{self.level}: why? (Enter to send, Escape to cancel)")
+            yield Input(placeholder="the reason, for the other side's duty officer", id="reason-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+
+
+class NoticeScreen(ModalScreen[None]):
+    """A notice received, whole, with the acknowledgements."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "ack('READ_UNDERSTOOD')", "Read & understood"),
+        Binding("c", "ack('CONFLICT')", "Conflict"),
+        Binding("n", "ack('UNABLE')", "Unable"),
+        Binding("escape", "dismiss(None)", "Back"),
+    ]
+
+    def __init__(self, item: Incoming) -> None:
+        super().__init__()
+        self.item = item
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="notice"):
+            yield Static(notice_text(self.item.row), id="notice-text")
+            answered = f"acknowledged: {self.item.answered}" if self.item.answered else "not acknowledged yet"
+            yield Label(f"{answered}.  u: READ_UNDERSTOOD (reads back area and window)  c: CONFLICT  n: UNABLE")
+        yield Footer()
+
+    def action_ack(self, level: AckLevel) -> None:
+        console = self.app
+        assert isinstance(console, Console)
+        if level == "READ_UNDERSTOOD":
+            if console.acknowledge(self.item.row, level, None):
+                self.dismiss(None)
+            return
+
+        def with_reason(reason: str | None) -> None:
+            if reason and console.acknowledge(self.item.row, level, reason):
+                self.dismiss(None)
+
+        console.push_screen(ReasonScreen(level), with_reason)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss(None)", "Back")]
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "hotline console: keys\n\n"
+            "  i / o      incoming / outgoing board\n"
+            "  up, down   choose a notice\n"
+            "  enter      open an incoming notice, to read and acknowledge it\n"
+            "    u        READ_UNDERSTOOD: its area and window are read back to the sender\n"
+            "    c / n    CONFLICT / UNABLE, with a reason\n"
+            "    escape   back\n"
+            "  ?          this help\n"
+            "  q          quit (the notices stay in the station's store)\n\n"
+            "FLASH notices are red, IMMEDIATE yellow; both ring the bell when they arrive.\n"
+            "A notice is due for acknowledgement by a time set by its precedence; past it, it is OVERDUE.\n"
+            "The top line says whether the line works: the relay, the last heartbeat, the peer, the log.",
+            id="help",
+        )
+
+
+class Console(App[None]):
+    TITLE = "hotline"
+    CSS = """
+    #line { height: auto; padding: 0 1; background: $boost; }
+    #line.bad { background: $error; color: $text; }
+    .board-title { padding: 0 1; text-style: bold; }
+    DataTable { height: 1fr; }
+    #notice, #reason { width: 90%; height: auto; max-height: 90%; border: thick $accent; background: $surface;
+        padding: 1 2; }
+    NoticeScreen, ReasonScreen, HelpScreen { align: center middle; }
+    #help { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("i", "focus('incoming')", "Incoming"),
+        Binding("o", "focus('outgoing')", "Outgoing"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, client: StationClient, deadlines: dict[str, int]) -> None:
+        super().__init__()
+        self.client = client
+        self.deadlines = deadlines
+        self.queries = Queries(client.store.conn)
+        self.incoming: list[Incoming] = []
+        self.outgoing: list[Outgoing] = []
+        self.seen: set[str] | None = None  # incoming notices already on the board (None: not drawn yet)
+        self.stop = asyncio.Event()
+        self.runner: asyncio.Task[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="line")
+        yield Label("INCOMING", classes="board-title")
+        yield DataTable(id="incoming", cursor_type="row", zebra_stripes=True)
+        yield Label("OUTGOING", classes="board-title")
+        yield DataTable(id="outgoing", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.client.settings.name} ↔ {self.client.peer.name}"
+        self.query_one("#incoming", DataTable).add_columns("prec", "ref", "what", "area", "window", "ack due")
+        self.query_one("#outgoing", DataTable).add_columns("prec", "ref", "sent", "state", "answer due")
+        self.runner = asyncio.create_task(self.client.run(self.stop))
+        self.refresh_boards()
+        self.set_interval(1.0, self.refresh_boards)
+        self.query_one("#incoming", DataTable).focus()
+
+    async def on_unmount(self) -> None:
+        self.stop.set()
+        if self.runner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.runner, 5)
+
+    def refresh_boards(self) -> None:
+        now = datetime.now(UTC)
+        text, bad = line_text(self.queries, self.client.authenticated.is_set(), now)
+        line = self.query_one("#line", Static)
+        line.update(text)
+        line.set_class(bad, "bad")
+        self.incoming = incoming_rows(self.queries, self.deadlines)
+        self.outgoing = outgoing_rows(self.queries, self.deadlines)
+        arrived = [r for r in self.incoming if self.seen is not None and r.statement_hash not in self.seen]
+        if any(r.precedence in LOUD and r.open for r in arrived):
+            self.bell()
+        for r in arrived:
+            loud = r.precedence in LOUD
+            self.notify(f"{r.precedence} notice {r.ref}: {r.what}", severity="warning" if loud else "information")
+        self.seen = {r.statement_hash for r in self.incoming}
+        self._fill_incoming(now)
+        self._fill_outgoing(now)
+
+    def _fill_incoming(self, now: datetime) -> None:
+        table = self.query_one("#incoming", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in self.incoming:
+            due = time_left(r.due, now) if r.open else (r.answered or "")
+            late = r.open and now >= r.due
+            table.add_row(
+                Text(r.precedence, style=STYLE[r.precedence] if r.open else "dim"),
+                Text(r.ref, style="" if r.open else "dim"),
+                r.what,
+                r.area,
+                r.window,
+                Text(due, style="bold red" if late else ("" if r.open else "dim")),
+                key=r.statement_hash,
+            )
+        if self.incoming:
+            table.move_cursor(row=min(keep, len(self.incoming) - 1))
+
+    def _fill_outgoing(self, now: datetime) -> None:
+        table = self.query_one("#outgoing", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in self.outgoing:
+            late = r.open and now >= r.due
+            table.add_row(
+                Text(r.precedence, style=STYLE[r.precedence] if r.open else "dim"),
+                r.ref,
+                f"{r.sent:%d %H:%M:%SZ}",
+                Text(r.state, style="bold red" if late else ""),
+                Text(time_left(r.due, now) if r.open else "", style="bold red" if late else ""),
+                key=r.statement_hash,
+            )
+        if self.outgoing:
+            table.move_cursor(row=min(keep, len(self.outgoing) - 1))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "incoming":
+            return
+        item = next((r for r in self.incoming if r.statement_hash == event.row_key.value), None)
+        if item is not None:
+            self.push_screen(NoticeScreen(item))
+
+    def acknowledge(self, row: Row, level: AckLevel, comment: str | None) -> bool:
+        """Seal and queue an acknowledgement; the client sends it. False (and a message) if it cannot be sealed."""
+        try:
+            self.client.send(acknowledgement(row, level, comment))
+        except HotlineError as e:
+            self.notify(f"{level} not sent: {e}", severity="error", timeout=10)
+            return False
+        self.notify(f"{level} of {row.ref} signed and queued for the relay")
+        self.refresh_boards()
+        return True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())

@@ -1,0 +1,162 @@
+"""The duty officer's console, driven by Textual's pilot against a real relay and the other station's processes.
+
+Station A runs in the console (in this process, its client in the app's event loop); the relay and station B are
+real processes on 127.0.0.1 with TLS, as in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from textual.widgets import DataTable, Input, Static
+
+from hotline.cli.console import Console, HelpScreen, NoticeScreen, ReasonScreen, time_left
+from hotline.station.client import StationClient
+from hotline.station.setup import load_station
+from tests.integration.harness import Line, query
+
+NOTICE = (
+    "--precedence", "FLASH", "--mode", "EXER", "--domain", "GROUND", "--activity", "CONVOY",
+    "--circle", "36.52,37.95,6KM", "--start", "2026-11-26T14:00Z", "--end", "2026-11-26T17:00Z",
+    "--text", "Convoy of 12 vehicles on the M4.",
+)  # fmt: skip
+
+
+ACCEPTED = "SELECT a.log_index FROM accepted a JOIN outbox o ON a.seq = o.seq WHERE o.level = ?"
+
+
+def console_for(line: Line, name: str = "a") -> Console:
+    directory = line.path(name)
+    client = StationClient.open(directory)
+    return Console(client, dict(load_station(directory).deadlines))
+
+
+async def settle(pilot: Any, check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Let the app run until ``check()`` is true (the app refreshes its boards every second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        await pilot.pause(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cells(app: Console, table: str) -> list[list[str]]:
+    widget = app.query_one(f"#{table}", DataTable)
+    return [[str(c) for c in widget.get_row_at(i)] for i in range(widget.row_count)]
+
+
+def shown_by_listener(line: Line, listener: Any, kind: str) -> list[dict[str, Any]]:
+    return [row for row in map(json.loads, listener.lines()) if row.get("kind") == kind]
+
+
+async def test_a_flash_notice_comes_in_is_read_and_understood_and_the_sender_gets_the_read_back(line):
+    sender = line.spawn("send", "b", "--ref", "TUR-2026-000001", *NOTICE, "--wait", "received", "--timeout", "60")
+    app = console_for(line)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, lambda: app.incoming, "the notice on the incoming board")
+        [row] = cells(app, "incoming")
+        assert row[:5] == ["FLASH", "TUR-2026-000001", "GROUND CONVOY", "circle 36.5200,37.9500 radius 6KM",
+                           "26 14:00-17:00Z"]  # fmt: skip
+        assert row[5].startswith("OVERDUE") or row[5].endswith("left")
+        # The console answered RECEIVED by itself: B's send returned.
+        assert await asyncio.to_thread(sender.finish, 60) == 0
+        await pilot.press("i", "enter")
+        assert isinstance(app.screen, NoticeScreen)
+        text = str(app.screen.query_one("#notice-text", Static).render())
+        assert "TUR-2026-000001   NEW EXER FLASH" in text
+        assert "text (en): Convoy of 12 vehicles on the M4." in text
+        await pilot.press("u")
+        assert not isinstance(app.screen, NoticeScreen)
+        await settle(pilot, lambda: app.incoming[0].answered == "READ_UNDERSTOOD", "the board to show the answer")
+        await settle(pilot, lambda: query(line.db("a"), ACCEPTED, "READ_UNDERSTOOD"), "the relay to accept it")
+    # B's officer sees it, with the read-back of the area and window.
+    listener = line.spawn("listen", "b", "--json")
+    await asyncio.to_thread(
+        lambda: _wait(lambda: shown_by_listener(line, listener, "ack"), 30, "B's listener to show the answer")
+    )
+    [ack] = [a for a in shown_by_listener(line, listener, "ack") if a["level"] == "READ_UNDERSTOOD"]
+    assert ack["ref"] == "TUR-2026-000001"
+    assert ack["body"]["readback"]["window"]["start"] == "2026-11-26T14:00:00Z"
+
+
+async def test_conflict_asks_for_a_reason_and_escape_sends_nothing(line):
+    line.spawn("send", "b", "--ref", "TUR-2026-000002", *NOTICE, "--timeout", "60")
+    app = console_for(line)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, lambda: app.incoming, "the notice on the incoming board")
+        await pilot.press("enter", "c")
+        assert isinstance(app.screen, ReasonScreen)
+        await pilot.press("escape")  # changed their mind: nothing is sent
+        assert isinstance(app.screen, NoticeScreen)
+        await pilot.press("c")
+        app.screen.query_one("#reason-input", Input).value = "Our convoy uses the M4 from 15:00Z."
+        await pilot.press("enter")
+        assert not isinstance(app.screen, NoticeScreen | ReasonScreen)
+        await settle(pilot, lambda: app.incoming[0].answered == "CONFLICT", "the board to show the CONFLICT")
+    [(level, statement)] = query(
+        line.db("a"), "SELECT level, statement FROM outbox WHERE kind = 'ack' AND level != 'RECEIVED'"
+    )
+    assert level == "CONFLICT"
+    assert "Our convoy uses the M4 from 15:00Z." in bytes(statement).decode()
+
+
+async def test_the_outgoing_board_follows_a_notice_to_read_understood(line):
+    app = console_for(line)
+    b = line.spawn("listen", "b", "--json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        # A one-shot send of the same station, beside the console.
+        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000003", *NOTICE)
+        assert sent.returncode == 0, sent.stderr
+        await settle(pilot, lambda: app.outgoing and app.outgoing[0].state == "RECEIVED", "RECEIVED from B")
+        [row] = cells(app, "outgoing")
+        assert row[:2] == ["FLASH", "TUR-2026-000003"]
+        acked = await asyncio.to_thread(line.hotline, "ack", "b", "TUR-2026-000003")
+        assert acked.returncode == 0, acked.stderr
+        await settle(pilot, lambda: app.outgoing[0].state == "READ_UNDERSTOOD", "READ_UNDERSTOOD from B")
+        assert cells(app, "outgoing")[0][3] == "READ_UNDERSTOOD"
+    b.terminate()
+
+
+async def test_the_line_status_says_when_the_relay_is_gone(line):
+    app = console_for(line)
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = app.query_one("#line", Static)
+        await settle(pilot, lambda: "relay: connected" in str(status.render()), "the relay connection")
+        assert not status.has_class("bad")
+        await asyncio.to_thread(line.kill_relay)
+        await settle(pilot, lambda: "relay: NOT CONNECTED" in str(status.render()), "the loss to show")
+        assert status.has_class("bad")
+
+
+async def test_help_lists_the_keys_and_closes(line):
+    app = console_for(line)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "READ_UNDERSTOOD" in str(app.screen.query_one("#help", Static).render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+def test_time_left_says_how_long_or_how_late():
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert time_left(now + timedelta(minutes=9, seconds=5), now) == "9m05s left"
+    assert time_left(now + timedelta(hours=2, minutes=3), now) == "2h03m left"
+    assert time_left(now - timedelta(minutes=3), now) == "OVERDUE 3m00s"
+
+
+def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
