@@ -26,17 +26,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
+import typer
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
+from hotline.cli.notices import NoticeFields, build_notice
 from hotline.cli.station import FINAL_LEVELS, area_text
 from hotline.protocol.checkpoint import Checkpoint, parse_note
 from hotline.protocol.exceptions import HotlineError
-from hotline.protocol.messages import Ack, AckLevel, Notice, Readback
+from hotline.protocol.messages import Ack, AckLevel, Circle, Corridor, Notice, Polygon, Readback, encode
 from hotline.protocol.station import deadline
 from hotline.station.client import StationClient
 from hotline.store.station import Queries, Row, format_time, parse_time
@@ -290,6 +292,9 @@ class HelpScreen(ModalScreen[None]):
         yield Static(
             "hotline console: keys\n\n"
             "  i / o      incoming / outgoing board\n"
+            "  s          send a new notice: a form checked as you type, previewed as it will be signed\n"
+            "  a / x      amend / cancel the outgoing notice under the cursor\n"
+            "    ctrl+s   send (after a confirmation); escape: discard\n"
             "  up, down   choose a notice\n"
             "  enter      open an incoming notice, to read and acknowledge it\n"
             "    u        READ_UNDERSTOOD: its area and window are read back to the sender\n"
@@ -304,6 +309,254 @@ class HelpScreen(ModalScreen[None]):
         )
 
 
+# --- composing a notice ----------------------------------------------------------------------------------------
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "precedence": ("FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"),
+    "mode": ("OPER", "EXER", "TEST"),
+    "response": ("INFO_ONLY", "CONFIRM_NO_CONFLICT", "REQUEST_CLEAR"),
+    "domain": ("GROUND", "AIR", "NAVAL", "UAV", "FIRES"),
+    "activity": ("CONVOY", "PATROL", "TRANSIT", "EXERCISE", "STRIKE", "ISR", "MEDEVAC", "OTHER"),
+    "shape": ("circle", "polygon", "corridor"),
+    "unit": ("FT", "M", "FL"),
+    "vertical_ref": ("AMSL", "AGL", "SFC", "UNL"),
+}
+TEXTS: dict[str, str] = {
+    "ref": "never reused: TUR-2026-000124",
+    "area": "circle LAT,LON,RADIUS: 36.52,37.95,6KM",
+    "lower": "air: required",
+    "upper": "air: required",
+    "start": "UTC: 2026-11-26T14:00Z",
+    "end": "UTC: 2026-11-26T17:00Z",
+    "forces": "CALLSIGN/UNIT/PLATFORM/COUNT; ...",
+    "contact": "on-scene CALLSIGN/FREQUENCY",
+    "text": "what the other side's officer reads first",
+}
+
+
+def next_ref(refs: list[str]) -> str:
+    """The ref after the last of ours that ends in digits (same prefix, one more, same width); else empty."""
+    for ref in reversed(refs):
+        head = ref.rstrip("0123456789")
+        digits = ref[len(head) :]
+        if digits:
+            return f"{head}{int(digits) + 1:0{len(digits)}d}"
+    return ""
+
+
+def area_fields(notice: Notice) -> tuple[str, str]:
+    """A notice's area as the compose form writes it (shape, text)."""
+    area = notice.area
+    if isinstance(area, Circle):
+        return "circle", f"{area.center.lat:g},{area.center.lon:g},{area.radius:g}{area.unit}"
+    if isinstance(area, Polygon):
+        return "polygon", ";".join(f"{p.lat:g},{p.lon:g}" for p in area.points)
+    if isinstance(area, Corridor):
+        path = ";".join(f"{p.lat:g},{p.lon:g}" for p in area.path)
+        return "corridor", f"{path}@{area.half_width:g}{area.unit}"
+    return "circle", ""
+
+
+def form_from_notice(notice: Notice, action: str, ref: str) -> dict[str, str]:
+    """The compose form for an AMEND or CANCEL of ``notice``: its fields, a new ref, and what it refers to."""
+    shape, area = area_fields(notice)
+    form = {
+        "ref": ref,
+        "action": action,
+        "refers_to": notice.ref,
+        "precedence": notice.precedence,
+        "mode": notice.mode,
+        "response": notice.response,
+        "classification": notice.classification,
+        "text": "" if action == "CANCEL" else notice.text.body,
+        "lang": notice.text.lang,
+        "shape": shape,
+        "area": area,
+    }
+    if notice.activity is not None:
+        form |= {"domain": notice.activity.domain, "activity": notice.activity.type}
+    if notice.window is not None:
+        form |= {"start": f"{notice.window.start:%Y-%m-%dT%H:%MZ}", "end": f"{notice.window.end:%Y-%m-%dT%H:%MZ}"}
+    if notice.vertical is not None:
+        v = notice.vertical
+        form |= {"lower": f"{v.lower:g}", "upper": f"{v.upper:g}", "unit": v.unit, "vertical_ref": v.ref}
+    if notice.forces:
+        form["forces"] = "; ".join(
+            "/".join([f.callsign, f.unit or "", f.platform or "", str(f.count)]) for f in notice.forces
+        )
+    if notice.contact is not None:
+        form["contact"] = notice.contact.callsign + (f"/{notice.contact.frequency}" if notice.contact.frequency else "")
+    return form
+
+
+def notice_from_form(form: dict[str, str]) -> Notice:
+    """The notice a filled form makes; ``ValueError`` with what to fix, naming the field, if it makes none."""
+
+    def given(name: str) -> str | None:
+        value = form.get(name, "").strip()
+        return value or None
+
+    action = form.get("action", "NEW")
+    cancel = action == "CANCEL"
+    shape, area = form.get("shape", "circle"), given("area")
+
+    def number(name: str) -> float | None:
+        value = given(name)
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{name}: {value!r} is not a number") from None
+
+    if given("ref") is None:
+        raise ValueError("ref: required (a reference never used before)")
+    if given("text") is None:
+        raise ValueError("text: required (what the other side's officer reads first)")
+    fields = NoticeFields(
+        ref=form["ref"].strip(),
+        action=action,
+        refers_to=given("refers_to"),
+        mode=form.get("mode", "OPER"),
+        precedence=form.get("precedence", "ROUTINE"),
+        response=form.get("response", "INFO_ONLY"),
+        domain=None if cancel else given("domain"),
+        activity=None if cancel else given("activity"),
+        circle=area if shape == "circle" and not cancel else None,
+        polygon=area if shape == "polygon" and not cancel else None,
+        corridor=area if shape == "corridor" and not cancel else None,
+        lower=None if cancel else number("lower"),
+        upper=None if cancel else number("upper"),
+        unit=form.get("unit", "FT"),
+        vertical_ref=form.get("vertical_ref", "AMSL"),
+        start=None if cancel else given("start"),
+        end=None if cancel else given("end"),
+        forces=[] if cancel else [f.strip() for f in form.get("forces", "").split(";") if f.strip()],
+        contact=None if cancel else given("contact"),
+        text=form["text"].strip(),
+        lang=given("lang") or "en",
+        classification=given("classification") or "UNCLASSIFIED",
+    )
+    try:
+        return build_notice(fields)
+    except typer.BadParameter as e:
+        where = e.param_hint if isinstance(e.param_hint, str) else None
+        raise ValueError(f"{where.lstrip('-') + ': ' if where else ''}{e.message}") from None
+    except HotlineError as e:
+        raise ValueError(str(e)) from None
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "dismiss(True)", "Send"),
+        Binding("n,escape", "dismiss(False)", "Not yet"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question)
+            yield Label("y: send   n or escape: back to the form")
+
+
+class ComposeScreen(ModalScreen[None]):
+    """A movement notice: checked as it is typed, previewed as it will be signed, sent after a confirmation."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "send", "Send", priority=True),
+        Binding("escape", "dismiss(None)", "Discard"),
+    ]
+
+    def __init__(self, form: dict[str, str], peer: str) -> None:
+        super().__init__()
+        self.form = dict(form)
+        self.peer = peer
+        self.notice: Notice | None = None
+
+    def compose(self) -> ComposeResult:
+        action = self.form.get("action", "NEW")
+        title = f"{action} notice" + (f" (changes {self.form['refers_to']})" if action != "NEW" else "")
+        with VerticalScroll(id="compose"):
+            yield Label(f"{title} to {self.peer}: ctrl+s to send, escape to discard", classes="board-title")
+            yield self._row("ref", "precedence")
+            yield self._row("mode", "response")
+            if action != "CANCEL":
+                yield self._row("domain", "activity")
+                yield self._row("shape", "area")
+                yield self._row("start", "end")
+                yield self._row("lower", "upper")
+                yield self._row("unit", "vertical_ref")
+                yield self._row("forces")
+                yield self._row("contact")
+            yield self._row("text")
+            yield self._row("lang", "classification")
+            yield Static("", id="problem")
+            yield Static("", id="preview")
+
+    LABELS: ClassVar[dict[str, str]] = {"vertical_ref": "v. ref", "classification": "class.", "precedence": "prec"}
+
+    def _row(self, *names: str) -> Horizontal:
+        """One line of the form: each field with its name before it (one row each, to fit 80x24)."""
+        widgets: list[Label | Input | Select[str]] = []
+        for name in names:
+            widgets.append(Label(self.LABELS.get(name, name), classes="field"))
+            if name in CHOICES:
+                options = [(value, value) for value in CHOICES[name]]
+                value = self.form.get(name, "ROUTINE" if name == "precedence" else CHOICES[name][0])
+                widgets.append(Select(options, value=value, allow_blank=False, id=name, compact=True))
+            else:
+                default = {"lang": "en", "classification": "UNCLASSIFIED"}.get(name, "")
+                widgets.append(
+                    Input(self.form.get(name, default), placeholder=TEXTS.get(name, ""), id=name, compact=True)
+                )
+        return Horizontal(*widgets, classes="row")
+
+    def on_mount(self) -> None:
+        self.check()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id:
+            self.form[event.input.id] = event.value
+            self.check()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id and isinstance(event.value, str):
+            self.form[event.select.id] = event.value
+            self.check()
+
+    def check(self) -> None:
+        problem, preview = self.query_one("#problem", Static), self.query_one("#preview", Static)
+        try:
+            self.notice = notice_from_form(self.form)
+        except ValueError as e:
+            self.notice = None
+            problem.update(Text(f"to fix: {e}", style="bold red"))
+            preview.update("")
+            return
+        problem.update(Text("ready to send (ctrl+s)", style="bold green"))
+        preview.update(
+            "signed, inside a statement with its sequence number and time, exactly as:\n" + encode(self.notice).decode()
+        )
+
+    def action_send(self) -> None:
+        notice = self.notice
+        if notice is None:
+            self.notify("the notice is not complete: see 'to fix'", severity="error")
+            return
+        console = self.app
+        assert isinstance(console, Console)
+
+        def answered(yes: bool | None) -> None:
+            if yes and console.send_notice(notice):
+                self.dismiss(None)
+
+        what = f"{notice.action} {notice.precedence} notice {notice.ref}"
+        console.push_screen(ConfirmScreen(f"Send the {what} to {self.peer}? It cannot be taken back."), answered)
+
+
 class Console(App[None]):
     TITLE = "hotline"
     CSS = """
@@ -313,12 +566,21 @@ class Console(App[None]):
     DataTable { height: 1fr; }
     #notice, #reason { width: 90%; height: auto; max-height: 90%; border: thick $accent; background: $surface;
         padding: 1 2; }
-    NoticeScreen, ReasonScreen, HelpScreen { align: center middle; }
+    NoticeScreen, ReasonScreen, HelpScreen, ConfirmScreen, ComposeScreen { align: center middle; }
+    #compose { width: 100%; height: 100%; background: $surface; }
+    #compose .row { height: 1; margin-bottom: 1; }
+    #compose .field { width: 9; color: $text-muted; }
+    #compose Select, #compose Input { width: 1fr; margin-right: 1; }
+    #compose #problem { margin-top: 1; }
+    #confirm { width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2; }
     #help { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i", "focus('incoming')", "Incoming"),
         Binding("o", "focus('outgoing')", "Outgoing"),
+        Binding("s", "compose", "Send new"),
+        Binding("a", "change('AMEND')", "Amend"),
+        Binding("x", "change('CANCEL')", "Cancel one"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -428,6 +690,36 @@ class Console(App[None]):
         self.notify(f"{level} of {row.ref} signed and queued for the relay")
         self.refresh_boards()
         return True
+
+    def send_notice(self, notice: Notice) -> bool:
+        """Seal and queue a notice; the client sends it. False (and a message) if it cannot be sealed."""
+        try:
+            self.client.send(notice)
+        except HotlineError as e:
+            self.notify(f"notice not sent: {e}", severity="error", timeout=10)
+            return False
+        self.notify(f"{notice.precedence} notice {notice.ref} signed and queued for the relay")
+        self.refresh_boards()
+        return True
+
+    def _ours(self) -> list[str]:
+        return [r.ref for r in sorted(self.outgoing, key=lambda r: r.sent) if r.ref]
+
+    def action_compose(self) -> None:
+        self.push_screen(ComposeScreen({"ref": next_ref(self._ours())}, self.client.peer.name))
+
+    def action_change(self, action: str) -> None:
+        """AMEND or CANCEL the outgoing notice under the cursor."""
+        table = self.query_one("#outgoing", DataTable)
+        if not self.outgoing or not table.has_focus:
+            self.notify(f"to {action.lower()} a notice, choose it on the outgoing board first (o)", timeout=5)
+            return
+        chosen = self.outgoing[min(table.cursor_row, len(self.outgoing) - 1)]
+        row = self.queries.sent(chosen.statement_hash)
+        if row is None or not isinstance(row.statement.body, Notice):
+            return
+        form = form_from_notice(row.statement.body, action, next_ref(self._ours()))
+        self.push_screen(ComposeScreen(form, self.client.peer.name))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -13,9 +13,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from textual.widgets import DataTable, Input, Static
 
-from hotline.cli.console import Console, HelpScreen, NoticeScreen, ReasonScreen, time_left
+from hotline.cli.console import (
+    ComposeScreen,
+    ConfirmScreen,
+    Console,
+    HelpScreen,
+    NoticeScreen,
+    ReasonScreen,
+    form_from_notice,
+    next_ref,
+    notice_from_form,
+    time_left,
+)
 from hotline.station.client import StationClient
 from hotline.station.setup import load_station
 from tests.integration.harness import Line, query
@@ -160,3 +172,109 @@ def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- composing ---------------------------------------------------------------------------------------------
+
+FORM = {
+    "ref": "TUR-2026-000010",
+    "precedence": "IMMEDIATE",
+    "mode": "EXER",
+    "response": "CONFIRM_NO_CONFLICT",
+    "domain": "AIR",
+    "activity": "TRANSIT",
+    "shape": "circle",
+    "area": "36.52,37.95,10NM",
+    "start": "2026-11-26T14:00Z",
+    "end": "2026-11-26T15:30Z",
+    "lower": "5000",
+    "upper": "12000",
+    "unit": "FT",
+    "vertical_ref": "AMSL",
+    "forces": "VIPER11/1-22 AS/F-16/2",
+    "contact": "VIPER11/243.0",
+    "text": "Two F-16 in transit.",
+}
+
+
+def test_a_complete_form_makes_the_notice_and_a_broken_one_names_what_to_fix():
+    notice = notice_from_form(FORM)
+    assert (notice.ref, notice.precedence, notice.vertical.upper, notice.forces[0].count) == (
+        "TUR-2026-000010", "IMMEDIATE", 12000.0, 2,
+    )  # fmt: skip
+    problems = {
+        "start": ("2026-11-26 14:00", "start"),
+        "lower": ("", "vertical"),  # air activity needs a vertical band
+        "area": ("36.52", "circle"),
+        "upper": ("high", "upper: 'high' is not a number"),
+        "text": ("", "text: required"),
+    }
+    for field, (value, named) in problems.items():
+        form = {**FORM, field: value}
+        if field == "lower":
+            form["upper"] = ""
+        with pytest.raises(ValueError, match=named):
+            notice_from_form(form)
+
+
+def test_an_amend_starts_from_the_notice_it_changes_and_a_cancel_needs_only_a_reason():
+    original = notice_from_form(FORM)
+    form = form_from_notice(original, "AMEND", "TUR-2026-000011")
+    amended = notice_from_form({**form, "end": "2026-11-26T16:00Z"})
+    assert (amended.action, amended.refers_to, amended.ref) == ("AMEND", "TUR-2026-000010", "TUR-2026-000011")
+    assert (amended.area, amended.vertical, amended.forces, amended.contact) == (
+        original.area, original.vertical, original.forces, original.contact,
+    )  # fmt: skip
+    assert amended.window.end == datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
+    cancel = form_from_notice(original, "CANCEL", "TUR-2026-000012")
+    with pytest.raises(ValueError, match="text: required"):
+        notice_from_form(cancel)
+    cancelled = notice_from_form({**cancel, "text": "Transit called off."})
+    assert (cancelled.action, cancelled.area, cancelled.window) == ("CANCEL", None, None)
+
+
+def test_the_next_ref_follows_the_last_of_ours():
+    assert next_ref(["TUR-2026-000009", "TUR-2026-000010"]) == "TUR-2026-000011"
+    assert next_ref(["TUR-2026-000099"]) == "TUR-2026-000100"
+    assert next_ref([]) == ""
+
+
+async def test_a_notice_composed_checked_confirmed_sent_then_amended(line):
+    app = console_for(line)
+    b = line.spawn("listen", "b", "--json")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot, app.client.authenticated.is_set, "the console to connect")
+        await pilot.press("s")
+        compose = app.screen
+        assert isinstance(compose, ComposeScreen)
+        problem = compose.query_one("#problem", Static)
+        assert "to fix: ref: required" in str(problem.render())
+        for field, value in FORM.items():
+            compose.query_one(f"#{field}").value = value  # an Input or a Select
+            await pilot.pause()
+        assert "ready to send" in str(problem.render())
+        assert '"ref":"TUR-2026-000010"' in str(compose.query_one("#preview", Static).render())
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # not yet: back to the form, nothing sent
+        assert app.screen is compose
+        assert query(line.db("a"), "SELECT COUNT(*) FROM outbox WHERE kind = 'notice'") == [(0,)]
+        await pilot.press("ctrl+s", "y")
+        assert not isinstance(app.screen, ComposeScreen)
+        await settle(pilot, lambda: app.outgoing and app.outgoing[0].state == "RECEIVED", "B's RECEIVED")
+        # Amend it from the outgoing board: the form starts from the notice, with the next ref.
+        await pilot.press("o", "a")
+        amend = app.screen
+        assert isinstance(amend, ComposeScreen)
+        assert amend.query_one("#ref", Input).value == "TUR-2026-000011"
+        assert amend.query_one("#area", Input).value == "36.52,37.95,10NM"
+        amend.query_one("#end", Input).value = "2026-11-26T16:00Z"
+        await pilot.pause()
+        await pilot.press("ctrl+s", "y")
+        await settle(pilot, lambda: len(app.outgoing) == 2, "the amendment on the board")
+    wait = lambda: [n for n in shown_by_listener(line, b, "notice") if n["ref"] == "TUR-2026-000011"]  # noqa: E731
+    [amended] = await asyncio.to_thread(_wait, wait, 30, "B to show the amendment")
+    assert amended["body"]["action"] == "AMEND"
+    assert amended["body"]["refers_to"] == "TUR-2026-000010"
+    assert amended["body"]["window"]["end"] == "2026-11-26T16:00:00Z"
+    b.terminate()
