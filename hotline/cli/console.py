@@ -42,6 +42,7 @@ from hotline.protocol.messages import Ack, AckLevel, Circle, Corridor, Notice, P
 from hotline.protocol.station import deadline
 from hotline.station.client import StationClient
 from hotline.store.station import Queries, Row, format_time, parse_time
+from hotline.store.verify import Report, verify_station
 
 # Open notices first, the most urgent first among them.
 URGENCY = {"FLASH": 0, "IMMEDIATE": 1, "PRIORITY": 2, "ROUTINE": 3}
@@ -300,6 +301,8 @@ class HelpScreen(ModalScreen[None]):
             "    u        READ_UNDERSTOOD: its area and window are read back to the sender\n"
             "    c / n    CONFLICT / UNABLE, with a reason\n"
             "    escape   back\n"
+            "  h          handover summary, for the change of watch (also: hotline status --handover)\n"
+            "  l          the acknowledgement log; v verifies it all from the stored bytes\n"
             "  ?          this help\n"
             "  q          quit (the notices stay in the station's store)\n\n"
             "FLASH notices are red, IMMEDIATE yellow; both ring the bell when they arrive.\n"
@@ -557,6 +560,79 @@ class ComposeScreen(ModalScreen[None]):
         console.push_screen(ConfirmScreen(f"Send the {what} to {self.peer}? It cannot be taken back."), answered)
 
 
+class TextScreen(ModalScreen[None]):
+    """A page of text (the handover summary), scrollable, closed with escape."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss(None)", "Back")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="page"):
+            yield Static(self.text, id="page-text")
+        yield Footer()
+
+
+def log_rows(q: Queries) -> list[tuple[str, str, str, str, str, str]]:
+    """The acknowledgement log as this station holds it: index, direction, kind, ref or level, time, state."""
+    logged = q.line()["logged"]
+    size = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
+    rows = []
+    for row in q.all_rows():
+        if row.log_index is None:
+            state = "not yet logged"
+        elif row.log_index < size:
+            state = "cosigned by both"
+        else:
+            state = "logged, proof held"
+        what = row.level or row.ref or ""
+        index = "" if row.log_index is None else str(row.log_index)
+        rows.append((index, row.direction, row.kind, what, f"{row.created:%d %H:%M:%SZ}", state))
+    return rows
+
+
+class LogScreen(ModalScreen[None]):
+    """The acknowledgement log, each entry with how far it is proven; v verifies it all from the stored bytes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "verify", "Verify all"),
+        Binding("escape,q", "dismiss(None)", "Back"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="log"):
+            yield Label("the acknowledgement log: v verifies every signature, chain and proof", classes="board-title")
+            yield DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="verified")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        console = self.app
+        assert isinstance(console, Console)
+        table = self.query_one("#log-table", DataTable)
+        table.add_columns("index", "dir", "kind", "ref/level", "signed", "state")
+        for entry in log_rows(console.queries):
+            table.add_row(*entry)
+        table.focus()
+
+    async def action_verify(self) -> None:
+        console = self.app
+        assert isinstance(console, Console)
+        result = self.query_one("#verified", Static)
+        result.update("verifying...")
+        try:
+            report = await asyncio.to_thread(console.verify_log)
+        except HotlineError as e:
+            result.update(Text(f"VERIFICATION FAILED: {e}", style="bold red"))
+            return
+        checks = sum(report.checks.values())
+        result.update(
+            Text(f"log verified: {checks} checks, cosigned by both up to size {report.logged_size}", style="green")
+        )
+
+
 class Console(App[None]):
     TITLE = "hotline"
     CSS = """
@@ -566,7 +642,10 @@ class Console(App[None]):
     DataTable { height: 1fr; }
     #notice, #reason { width: 90%; height: auto; max-height: 90%; border: thick $accent; background: $surface;
         padding: 1 2; }
-    NoticeScreen, ReasonScreen, HelpScreen, ConfirmScreen, ComposeScreen { align: center middle; }
+    NoticeScreen, ReasonScreen, HelpScreen, ConfirmScreen, ComposeScreen, TextScreen, LogScreen {
+        align: center middle; }
+    #page, #log { width: 100%; height: 100%; background: $surface; padding: 0 1; }
+    #verified { height: auto; }
     #compose { width: 100%; height: 100%; background: $surface; }
     #compose .row { height: 1; margin-bottom: 1; }
     #compose .field { width: 9; color: $text-muted; }
@@ -581,6 +660,8 @@ class Console(App[None]):
         Binding("s", "compose", "Send new"),
         Binding("a", "change('AMEND')", "Amend"),
         Binding("x", "change('CANCEL')", "Cancel one"),
+        Binding("h", "handover", "Handover"),
+        Binding("l", "log", "Log"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -588,11 +669,13 @@ class Console(App[None]):
     def __init__(self, client: StationClient, deadlines: dict[str, int]) -> None:
         super().__init__()
         self.client = client
+        self.directory = client.directory
         self.deadlines = deadlines
         self.queries = Queries(client.store.conn)
         self.incoming: list[Incoming] = []
         self.outgoing: list[Outgoing] = []
         self.seen: set[str] | None = None  # incoming notices already on the board (None: not drawn yet)
+        self.overdue: set[str] = set()  # notices already announced as overdue
         self.stop = asyncio.Event()
         self.runner: asyncio.Task[None] | None = None
 
@@ -625,6 +708,7 @@ class Console(App[None]):
         line = self.query_one("#line", Static)
         line.update(text)
         line.set_class(bad, "bad")
+        peer = self.client.peer.name
         self.incoming = incoming_rows(self.queries, self.deadlines)
         self.outgoing = outgoing_rows(self.queries, self.deadlines)
         arrived = [r for r in self.incoming if self.seen is not None and r.statement_hash not in self.seen]
@@ -634,6 +718,18 @@ class Console(App[None]):
             loud = r.precedence in LOUD
             self.notify(f"{r.precedence} notice {r.ref}: {r.what}", severity="warning" if loud else "information")
         self.seen = {r.statement_hash for r in self.incoming}
+        # Escalation: a notice that has just become overdue, either way, rings and says so once.
+        late = [
+            (f"{r.ref}: {peer} has not answered", r.statement_hash) for r in self.outgoing if r.open and now >= r.due
+        ]
+        late += [
+            (f"{r.ref}: we owe the acknowledgement", r.statement_hash) for r in self.incoming if r.open and now >= r.due
+        ]
+        for text, key in late:
+            if key not in self.overdue:
+                self.overdue.add(key)
+                self.bell()
+                self.notify(f"OVERDUE {text}", severity="error", timeout=30)
         self._fill_incoming(now)
         self._fill_outgoing(now)
 
@@ -720,6 +816,28 @@ class Console(App[None]):
             return
         form = form_from_notice(row.statement.body, action, next_ref(self._ours()))
         self.push_screen(ComposeScreen(form, self.client.peer.name))
+
+    def action_handover(self) -> None:
+        from hotline.cli.station import handover_lines, status_report
+
+        now = datetime.now(UTC)
+        report = status_report(self.queries, self.deadlines, now)
+        me, peer = self.client.settings.name, self.client.peer.name
+        lines = handover_lines(self.queries, report, me, peer, now - timedelta(hours=12), now)
+        self.push_screen(TextScreen("\n".join(lines)))
+
+    def action_log(self) -> None:
+        self.push_screen(LogScreen())
+
+    def verify_log(self) -> Report:
+        """``hotline log verify`` of this station, on its own connection to the store (run in a thread)."""
+        settings = self.client.settings
+        return verify_station(
+            self.directory / "station.db",
+            (settings.name, self.client.identity.public),
+            (settings.peer.name, settings.peer_key),
+            settings.relay_key,
+        )
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -18,7 +18,7 @@ import msgspec
 import typer
 
 from hotline.cli.common import app, passphrase_for, reports_errors
-from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text
+from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text, parse_time
 from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, TimedOut
 from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, FreeText, Notice, Polygon, Readback
 from hotline.protocol.station import KEY_HORIZON, deadline
@@ -440,18 +440,26 @@ async def _ack(client: StationClient, body: Ack, timeout: float) -> int:
 def status(
     directory: Annotated[Path, typer.Argument(help="The station's directory.")],
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    handover: Annotated[bool, typer.Option("--handover", help="A summary for the change of watch.")] = False,
+    since: Annotated[
+        str | None, typer.Option(help="With --handover: the watch's start, UTC (default: 12 hours ago).")
+    ] = None,
 ) -> None:
     """Open notices both ways, deadlines, incidents; exit 1 when something is overdue or the relay forked the log."""
     settings = load_station(directory)
     from hotline.store.station import StationStore
 
+    now = datetime.now(UTC)
+    start = parse_time(since, "--since") if since is not None else now - timedelta(hours=12)
     store = StationStore(directory / "station.db")
-    report = status_report(Queries(store.conn), settings.deadlines, datetime.now(UTC))
+    queries = Queries(store.conn)
+    report = status_report(queries, settings.deadlines, now)
+    lines = handover_lines(queries, report, settings.name, settings.peer.name, start, now) if handover else []
     store.close()
     if json_output:
         typer.echo(json.dumps(report))
     else:
-        for line in status_lines(report, settings.peer.name):
+        for line in lines or status_lines(report, settings.peer.name):
             typer.echo(line)
     if report["overdue"] or report["split_view"]:
         raise typer.Exit(1)
@@ -573,6 +581,45 @@ def console(directory: Annotated[Path, typer.Argument(help="The station's direct
         Console(client, dict(settings.deadlines)).run()
     finally:
         client.close()
+
+
+def handover_lines(
+    q: Queries, report: dict[str, object], me: str, peer: str, since: datetime, now: datetime
+) -> list[str]:
+    """What the next watch must know: what is open both ways, what is overdue, the line, what happened since."""
+    lines = [f"HANDOVER {me} at {now:%Y-%m-%d %H:%MZ}, the watch since {since:%Y-%m-%d %H:%MZ}", ""]
+    incoming, outgoing = report["incoming"], report["outgoing"]
+    assert isinstance(incoming, list)
+    assert isinstance(outgoing, list)
+    by_ref = {row.ref: row for row in q.notices("in")}
+    lines.append(f"Incoming notices still to acknowledge (READ_UNDERSTOOD, CONFLICT or UNABLE): {len(incoming)}")
+    for n in incoming:
+        row = by_ref.get(n["ref"])
+        what = summary(row.statement.body) if row and isinstance(row.statement.body, Notice) else ""
+        flag = "OVERDUE" if n["overdue"] else f"due {n['due'][11:16]}Z"
+        lines.append(f"  {n['ref']}  {n['precedence']:<9} {flag:<10} {what}")
+    lines.append(f"Outgoing notices awaiting {peer}: {len(outgoing)}")
+    for n in outgoing:
+        flag = "OVERDUE" if n["overdue"] else f"due {n['due'][11:16]}Z"
+        lines.append(f"  {n['ref']}  {n['precedence']:<9} {flag:<10} {n['state']}")
+    lines.append(f"Overdue: {report['overdue']}")
+    line = report["line"]
+    assert isinstance(line, dict)
+    lines.append(
+        f"Line: relay last seen {line['relay_seen_at'] or 'never'};"
+        f" {peer} last heard {line['peer_heard_at'] or 'never'};"
+        f" last heartbeat answered {line['heartbeat_answered_at'] or 'never'}; cosigned log {line['logged_size']}"
+    )
+    start = format_time(since)
+    received = q.conn.execute("SELECT COUNT(*) FROM inbox WHERE kind = 'notice' AND received_at >= ?", (start,))
+    sent = q.conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'notice' AND created >= ?", (start,))
+    lines.append(f"This watch: {received.fetchone()[0]} notices received, {sent.fetchone()[0]} sent")
+    incidents = q.conn.execute("SELECT at, code, message FROM incidents WHERE at >= ? ORDER BY id", (start,)).fetchall()
+    lines.append(f"Incidents this watch: {len(incidents)}")
+    lines.extend(f"  {at[:16]}Z  {code}: {message}" for at, code, message in incidents)
+    if report["split_view"]:
+        lines.append("SPLIT VIEW recorded: the relay showed the two stations different logs; do not trust it")
+    return lines
 
 
 # --- heartbeat ---------------------------------------------------------------------------------------------

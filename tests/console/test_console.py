@@ -278,3 +278,43 @@ async def test_a_notice_composed_checked_confirmed_sent_then_amended(line):
     assert amended["body"]["refers_to"] == "TUR-2026-000010"
     assert amended["body"]["window"]["end"] == "2026-11-26T16:00:00Z"
     b.terminate()
+
+
+# --- the watch: handover, log, escalation ------------------------------------------------------------------
+
+
+async def test_handover_log_and_escalation_of_an_overdue_notice(line):
+    line.station_config("a", deadlines={"FLASH": 3, "IMMEDIATE": 1800, "PRIORITY": 10800, "ROUTINE": 86400})
+    app = console_for(line)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app.client.authenticated.is_set, "the console to connect")
+        # B comes on the line once (and so publishes its epoch keys), then goes.
+        hello = await asyncio.to_thread(line.hotline, "send", "b", "--text", "On watch.", "--timeout", "30")
+        assert hello.returncode == 0, hello.stderr
+        # A FLASH notice from A that nobody at B answers: overdue after 3 s.
+        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000020", *NOTICE)
+        assert sent.returncode == 0, sent.stderr
+        await settle(pilot, lambda: app.overdue, "the notice to become overdue")
+        assert "OVERDUE" in cells(app, "outgoing")[0][4]
+        await pilot.press("h")
+        page = str(app.screen.query_one("#page-text", Static).render())
+        assert "Outgoing notices awaiting station-b: 1" in page
+        assert "TUR-2026-000020  FLASH     OVERDUE" in page
+        assert "This watch: 0 notices received, 1 sent" in page
+        await pilot.press("escape", "l")
+        table = app.screen.query_one("#log-table", DataTable)
+        entries = [[str(c) for c in table.get_row_at(i)][:4] for i in range(table.row_count)]
+        # B's text, A's RECEIVED of it, A's notice: in log order.
+        assert [e[1:] for e in entries] == [
+            ["in", "text", ""],
+            ["out", "ack", "RECEIVED"],
+            ["out", "notice", "TUR-2026-000020"],
+        ]
+        assert [e[0] for e in entries] == ["0", "1", "2"]
+        await pilot.press("v")
+        verified = app.screen.query_one("#verified", Static)
+        await settle(pilot, lambda: "log verified" in str(verified.render()), "the log to verify")
+    cli = line.hotline("status", "a", "--handover")
+    assert cli.returncode == 1  # overdue
+    assert "HANDOVER station-a" in cli.stdout
+    assert "TUR-2026-000020  FLASH     OVERDUE" in cli.stdout
