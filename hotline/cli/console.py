@@ -85,11 +85,26 @@ class Outgoing:
         return self.state not in FINAL_LEVELS
 
 
+# Short forms for the boards, which must fit 80 columns; the notice's own page spells everything out.
+PREC = {"FLASH": "FLASH", "IMMEDIATE": "IMMED", "PRIORITY": "PRIO", "ROUTINE": "ROUT"}
+DOMAIN = {"AIR": "AIR", "GROUND": "GND", "NAVAL": "NAV", "UAV": "UAV", "FIRES": "FIRES"}
+
+
 def _what(notice: Notice) -> str:
-    action = "" if notice.action == "NEW" else f"{notice.action} "
-    if notice.activity is None:
-        return f"{action}{notice.mode}".strip()
-    return f"{action}{notice.activity.domain} {notice.activity.type}"
+    if notice.action != "NEW" or notice.activity is None:
+        return notice.action if notice.action != "NEW" else notice.mode
+    return f"{DOMAIN[notice.activity.domain]} {notice.activity.type}"
+
+
+def _area(notice: Notice) -> str:
+    area = notice.area
+    if isinstance(area, Circle):
+        return f"{area.center.lat:.2f},{area.center.lon:.2f} {area.radius:g}{area.unit}"
+    if isinstance(area, Polygon):
+        return f"polygon {len(area.points)} pts"
+    if isinstance(area, Corridor):
+        return f"corridor {area.half_width:g}{area.unit}"
+    return ""
 
 
 def _window(notice: Notice) -> str:
@@ -115,7 +130,7 @@ def incoming_rows(q: Queries, deadlines: dict[str, int]) -> list[Incoming]:
                 notice.ref,
                 notice.precedence,
                 _what(notice),
-                area_text(notice.area) if notice.area is not None else "",
+                _area(notice),
                 _window(notice),
                 deadline(notice.precedence, row.created, deadlines),
                 final[-1] if final else None,
@@ -145,11 +160,11 @@ def outgoing_rows(q: Queries, deadlines: dict[str, int]) -> list[Outgoing]:
 
 
 def time_left(due: datetime, now: datetime) -> str:
-    """'12m left', '1h05m left', 'OVERDUE 3m'."""
+    """How long until ``due`` ('9m05s', '2h03m'), or how late ('LATE 3m00s')."""
     seconds = int((due - now).total_seconds())
     span = abs(seconds)
     text = f"{span // 3600}h{span % 3600 // 60:02d}m" if span >= 3600 else f"{span // 60}m{span % 60:02d}s"
-    return f"{text} left" if seconds > 0 else f"OVERDUE {text}"
+    return text if seconds > 0 else f"LATE {text}"
 
 
 def line_text(q: Queries, connected: bool, now: datetime) -> tuple[str, bool]:
@@ -268,7 +283,10 @@ class NoticeScreen(ModalScreen[None]):
         with Vertical(id="notice"):
             yield Static(notice_text(self.item.row), id="notice-text")
             answered = f"acknowledged: {self.item.answered}" if self.item.answered else "not acknowledged yet"
-            yield Label(f"{answered}.  u: READ_UNDERSTOOD (reads back area and window)  c: CONFLICT  n: UNABLE")
+            yield Static(
+                f"{answered}. u: READ_UNDERSTOOD (reads the area and window back), c: CONFLICT, n: UNABLE",
+                id="notice-actions",
+            )
         yield Footer()
 
     def action_ack(self, level: AckLevel) -> None:
@@ -305,7 +323,8 @@ class HelpScreen(ModalScreen[None]):
             "  l          the acknowledgement log; v verifies it all from the stored bytes\n"
             "  ?          this help\n"
             "  q          quit (the notices stay in the station's store)\n\n"
-            "FLASH notices are red, IMMEDIATE yellow; both ring the bell when they arrive.\n"
+            "Precedence: FLASH (red), IMMED(IATE) (yellow), PRIO(RITY), ROUT(INE); FLASH and IMMEDIATE ring the\n"
+            "bell when they arrive. The boards shorten; Enter on a notice shows it whole.\n"
             "A notice is due for acknowledgement by a time set by its precedence; past it, it is OVERDUE.\n"
             "The top line says whether the line works: the relay, the last heartbeat, the peer, the log.",
             id="help",
@@ -604,7 +623,7 @@ class LogScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="log"):
             yield Label("the acknowledgement log: v verifies every signature, chain and proof", classes="board-title")
-            yield DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="log-table", cursor_type="row", zebra_stripes=True, cell_padding=0)
             yield Static("", id="verified")
         yield Footer()
 
@@ -612,9 +631,9 @@ class LogScreen(ModalScreen[None]):
         console = self.app
         assert isinstance(console, Console)
         table = self.query_one("#log-table", DataTable)
-        table.add_columns("index", "dir", "kind", "ref/level", "signed", "state")
+        table.add_columns(*(_cell(c) for c in ("index", "dir", "kind", "ref/level", "signed", "state")))
         for entry in log_rows(console.queries):
-            table.add_row(*entry)
+            table.add_row(*(_cell(c) for c in entry))
         table.focus()
 
     async def action_verify(self) -> None:
@@ -633,15 +652,32 @@ class LogScreen(ModalScreen[None]):
         )
 
 
+def _cell(text: str, style: str = "") -> Text:
+    """A board's cell, with one space before it (the tables have no padding of their own, to fit 80 columns)."""
+    return Text(f"\u00a0{text}", style=style)  # a space the table does not strip
+
+
+def _refill(table: DataTable[Text], rows: list[tuple[list[Text], str]]) -> None:
+    """Replace a board's rows (cells, key), keeping the cursor where it was."""
+    keep = table.cursor_row
+    table.clear()
+    for cells, key in rows:
+        table.add_row(*cells, key=key)
+    if rows:
+        table.move_cursor(row=min(keep, len(rows) - 1))
+
+
 class Console(App[None]):
     TITLE = "hotline"
+    ENABLE_COMMAND_PALETTE = False
     CSS = """
     #line { height: auto; padding: 0 1; background: $boost; }
     #line.bad { background: $error; color: $text; }
     .board-title { padding: 0 1; text-style: bold; }
     DataTable { height: 1fr; }
-    #notice, #reason { width: 90%; height: auto; max-height: 90%; border: thick $accent; background: $surface;
-        padding: 1 2; }
+    #notice, #reason { width: 100%; height: auto; max-height: 100%; border: thick $accent; background: $surface;
+        padding: 0 1; }
+    #notice-actions { margin-top: 1; text-style: bold; }
     NoticeScreen, ReasonScreen, HelpScreen, ConfirmScreen, ComposeScreen, TextScreen, LogScreen {
         align: center middle; }
     #page, #log { width: 100%; height: 100%; background: $surface; padding: 0 1; }
@@ -682,15 +718,17 @@ class Console(App[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="line")
         yield Label("INCOMING", classes="board-title")
-        yield DataTable(id="incoming", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="incoming", cursor_type="row", zebra_stripes=True, cell_padding=0)
         yield Label("OUTGOING", classes="board-title")
-        yield DataTable(id="outgoing", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="outgoing", cursor_type="row", zebra_stripes=True, cell_padding=0)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.client.settings.name} ↔ {self.client.peer.name}"
-        self.query_one("#incoming", DataTable).add_columns("prec", "ref", "what", "area", "window", "ack due")
-        self.query_one("#outgoing", DataTable).add_columns("prec", "ref", "sent", "state", "answer due")
+        incoming = ("prec", "ref", "what", "area", "window", "ack due")
+        self.query_one("#incoming", DataTable).add_columns(*(_cell(c) for c in incoming))
+        outgoing = ("prec", "ref", "sent", "state", "answer due")
+        self.query_one("#outgoing", DataTable).add_columns(*(_cell(c) for c in outgoing))
         self.runner = asyncio.create_task(self.client.run(self.stop))
         self.refresh_boards()
         self.set_interval(1.0, self.refresh_boards)
@@ -734,40 +772,34 @@ class Console(App[None]):
         self._fill_outgoing(now)
 
     def _fill_incoming(self, now: datetime) -> None:
-        table = self.query_one("#incoming", DataTable)
-        keep = table.cursor_row
-        table.clear()
+        rows = []
         for r in self.incoming:
-            due = time_left(r.due, now) if r.open else (r.answered or "")
             late = r.open and now >= r.due
-            table.add_row(
-                Text(r.precedence, style=STYLE[r.precedence] if r.open else "dim"),
-                Text(r.ref, style="" if r.open else "dim"),
-                r.what,
-                r.area,
-                r.window,
-                Text(due, style="bold red" if late else ("" if r.open else "dim")),
-                key=r.statement_hash,
-            )
-        if self.incoming:
-            table.move_cursor(row=min(keep, len(self.incoming) - 1))
+            quiet = "" if r.open else "dim"
+            cells = [
+                _cell(PREC[r.precedence], STYLE[r.precedence] if r.open else "dim"),
+                _cell(r.ref, quiet),
+                _cell(r.what, quiet),
+                _cell(r.area, quiet),
+                _cell(r.window, quiet),
+                _cell(time_left(r.due, now) if r.open else (r.answered or ""), "bold red" if late else quiet),
+            ]
+            rows.append((cells, r.statement_hash))
+        _refill(self.query_one("#incoming", DataTable), rows)
 
     def _fill_outgoing(self, now: datetime) -> None:
-        table = self.query_one("#outgoing", DataTable)
-        keep = table.cursor_row
-        table.clear()
+        rows = []
         for r in self.outgoing:
-            late = r.open and now >= r.due
-            table.add_row(
-                Text(r.precedence, style=STYLE[r.precedence] if r.open else "dim"),
-                r.ref,
-                f"{r.sent:%d %H:%M:%SZ}",
-                Text(r.state, style="bold red" if late else ""),
-                Text(time_left(r.due, now) if r.open else "", style="bold red" if late else ""),
-                key=r.statement_hash,
-            )
-        if self.outgoing:
-            table.move_cursor(row=min(keep, len(self.outgoing) - 1))
+            late = "bold red" if r.open and now >= r.due else ""
+            cells = [
+                _cell(PREC[r.precedence], STYLE[r.precedence] if r.open else "dim"),
+                _cell(r.ref),
+                _cell(f"{r.sent:%d %H:%MZ}"),
+                _cell(r.state, late),
+                _cell(time_left(r.due, now) if r.open else "", late),
+            ]
+            rows.append((cells, r.statement_hash))
+        _refill(self.query_one("#outgoing", DataTable), rows)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id != "incoming":

@@ -583,6 +583,11 @@ def console(directory: Annotated[Path, typer.Argument(help="The station's direct
         client.close()
 
 
+def _when(stored: object) -> str:
+    """A stored time to the second, or 'never'."""
+    return f"{str(stored)[:19]}Z" if stored else "never"
+
+
 def handover_lines(
     q: Queries, report: dict[str, object], me: str, peer: str, since: datetime, now: datetime
 ) -> list[str]:
@@ -592,23 +597,27 @@ def handover_lines(
     assert isinstance(incoming, list)
     assert isinstance(outgoing, list)
     by_ref = {row.ref: row for row in q.notices("in")}
+    order = {"FLASH": 0, "IMMEDIATE": 1, "PRIORITY": 2, "ROUTINE": 3}
+    incoming = sorted(incoming, key=lambda n: (order.get(n["precedence"], 4), n["due"]))
+    outgoing = sorted(outgoing, key=lambda n: (order.get(n["precedence"], 4), n["due"]))
+
+    def due(n: dict[str, object]) -> str:
+        return "OVERDUE" if n["overdue"] else f"due {str(n['due'])[8:10]} {str(n['due'])[11:16]}Z"
+
     lines.append(f"Incoming notices still to acknowledge (READ_UNDERSTOOD, CONFLICT or UNABLE): {len(incoming)}")
     for n in incoming:
         row = by_ref.get(n["ref"])
         what = summary(row.statement.body) if row and isinstance(row.statement.body, Notice) else ""
-        flag = "OVERDUE" if n["overdue"] else f"due {n['due'][11:16]}Z"
-        lines.append(f"  {n['ref']}  {n['precedence']:<9} {flag:<10} {what}")
+        lines.append(f"  {n['ref']}  {n['precedence']:<9} {due(n):<12} {what}")
     lines.append(f"Outgoing notices awaiting {peer}: {len(outgoing)}")
     for n in outgoing:
-        flag = "OVERDUE" if n["overdue"] else f"due {n['due'][11:16]}Z"
-        lines.append(f"  {n['ref']}  {n['precedence']:<9} {flag:<10} {n['state']}")
+        lines.append(f"  {n['ref']}  {n['precedence']:<9} {due(n):<12} {n['state']}")
     lines.append(f"Overdue: {report['overdue']}")
     line = report["line"]
     assert isinstance(line, dict)
     lines.append(
-        f"Line: relay last seen {line['relay_seen_at'] or 'never'};"
-        f" {peer} last heard {line['peer_heard_at'] or 'never'};"
-        f" last heartbeat answered {line['heartbeat_answered_at'] or 'never'}; cosigned log {line['logged_size']}"
+        f"Line: relay last seen {_when(line['relay_seen_at'])}; {peer} last heard {_when(line['peer_heard_at'])};"
+        f" last heartbeat answered {_when(line['heartbeat_answered_at'])}; cosigned log {line['logged_size']}"
     )
     start = format_time(since)
     received = q.conn.execute("SELECT COUNT(*) FROM inbox WHERE kind = 'notice' AND received_at >= ?", (start,))

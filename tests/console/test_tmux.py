@@ -76,7 +76,7 @@ def test_two_consoles_a_notice_sent_opened_and_read_back(line, terminals):
     assert sent.returncode == 0, sent.stderr
     screen_b = terminals.wait_for("b", "TUR-2026-000009")
     assert "FLASH" in screen_b
-    assert "GROUND CONVOY" in screen_b
+    assert "GND CONVOY" in screen_b
     terminals.wait_for("a", "RECEIVED")
     # B's officer opens it and reads it back.
     terminals.keys("b", "i", "Enter")
