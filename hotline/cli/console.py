@@ -63,10 +63,11 @@ class Incoming:
     due: datetime
     answered: str | None  # our last acknowledgement level, if any
     row: Row
+    superseded: str | None = None  # "AMENDED by REF" or "CANCELLED by REF"
 
     @property
     def open(self) -> bool:
-        return self.answered not in FINAL_LEVELS
+        return self.answered not in FINAL_LEVELS and self.superseded is None
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Outgoing:
 
     @property
     def open(self) -> bool:
-        return self.state not in FINAL_LEVELS
+        return self.state not in FINAL_LEVELS and not self.state.startswith(("AMENDED", "CANCELLED"))
 
 
 # Short forms for the boards, which must fit 80 columns; the notice's own page spells everything out.
@@ -91,9 +92,21 @@ DOMAIN = {"AIR": "AIR", "GROUND": "GND", "NAVAL": "NAV", "UAV": "UAV", "FIRES": 
 
 
 def _what(notice: Notice) -> str:
-    if notice.action != "NEW" or notice.activity is None:
-        return notice.action if notice.action != "NEW" else notice.mode
+    if notice.action != "NEW":
+        return f"{notice.action} {(notice.refers_to or '')[-6:]}"
+    if notice.activity is None:
+        return notice.mode
     return f"{DOMAIN[notice.activity.domain]} {notice.activity.type}"
+
+
+def superseded(rows: list[Row]) -> dict[str, str]:
+    """For each ref that a later notice of the same side amends or cancels: 'AMENDED by REF', 'CANCELLED by REF'."""
+    found = {}
+    for row in sorted(rows, key=lambda r: r.seq):
+        notice = row.statement.body
+        if isinstance(notice, Notice) and notice.refers_to and notice.action != "NEW":
+            found[notice.refers_to] = f"{'CANCELLED' if notice.action == 'CANCEL' else 'AMENDED'} by {notice.ref}"
+    return found
 
 
 def _area(notice: Notice) -> str:
@@ -119,7 +132,9 @@ def _window(notice: Notice) -> str:
 def incoming_rows(q: Queries, deadlines: dict[str, int]) -> list[Incoming]:
     """Every notice received: the open ones first, by urgency then time; then the answered ones, newest first."""
     rows = []
-    for row in q.notices("in"):
+    received = q.notices("in")
+    replaced = superseded(received)
+    for row in received:
         notice = row.statement.body
         assert isinstance(notice, Notice)
         ours = [a.level or "" for a in q.our_answers_to(row.statement_hash)]
@@ -135,6 +150,7 @@ def incoming_rows(q: Queries, deadlines: dict[str, int]) -> list[Incoming]:
                 deadline(notice.precedence, row.created, deadlines),
                 final[-1] if final else None,
                 row,
+                replaced.get(notice.ref),
             )
         )
     still = sorted((r for r in rows if r.open), key=lambda r: (URGENCY[r.precedence], r.row.created))
@@ -145,9 +161,11 @@ def incoming_rows(q: Queries, deadlines: dict[str, int]) -> list[Incoming]:
 def outgoing_rows(q: Queries, deadlines: dict[str, int]) -> list[Outgoing]:
     """Our notices: the open ones first, by urgency then time; then the answered ones, newest first."""
     rows = []
-    for row in q.notices("out"):
+    sent = q.notices("out")
+    replaced = superseded(sent)
+    for row in sent:
         levels = [a.level or "" for a in q.answers_to(row.statement_hash)]
-        state = next(
+        state = replaced.get(row.ref or "") or next(
             (level for level in ("CONFLICT", "UNABLE", "READ_UNDERSTOOD", "RECEIVED") if level in levels),
             "accepted by the relay" if row.log_index is not None else "queued",
         )
@@ -198,7 +216,18 @@ def line_text(q: Queries, connected: bool, now: datetime) -> tuple[str, bool]:
     elif codes:
         parts.append(f"incidents 24h: {len(codes)}")
     unanswered = isinstance(sent, str) and not isinstance(answered, str)
-    return " · ".join(parts), (not connected) or split or unanswered
+    recent = isinstance(answered, str) and now - parse_time(answered) < timedelta(minutes=10)
+    if split:
+        verdict = "DO NOT TRUST THE RELAY"
+    elif not connected:
+        verdict = "LINE DOWN"
+    elif unanswered:
+        verdict = "NO HEARTBEAT REPLY"
+    elif recent:
+        verdict = "LINE OK"
+    else:
+        verdict = "line up, not tested lately (t)"
+    return f"{verdict} · " + " · ".join(parts), (not connected) or split or unanswered
 
 
 def notice_text(row: Row) -> str:
@@ -236,6 +265,29 @@ def notice_text(row: Row) -> str:
     return "\n".join(lines)
 
 
+def answers_text(answers: list[Row]) -> str:
+    """The peer's answers to one of our notices, each with what it says."""
+    if not answers:
+        return "no answer yet"
+    lines = []
+    for row in answers:
+        ack = row.statement.body
+        if not isinstance(ack, Ack):
+            continue
+        line = f"{ack.level} at {row.created:%Y-%m-%d %H:%M:%SZ}"
+        if ack.officer:
+            line += f" by {ack.officer}"
+        if ack.comment:
+            line += f": {ack.comment}"
+        lines.append(line)
+        if ack.readback is not None:
+            window = ack.readback.window
+            lines.append(
+                f"  read back: {area_text(ack.readback.area)}, {window.start:%Y-%m-%d %H:%MZ} to {window.end:%H:%MZ}"
+            )
+    return "\n".join(lines)
+
+
 def acknowledgement(row: Row, level: AckLevel, comment: str | None) -> Ack:
     """The acknowledgement of a notice: READ_UNDERSTOOD reads its area and window back."""
     notice = row.statement.body
@@ -263,6 +315,8 @@ class ReasonScreen(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.dismiss(event.value.strip())
+        else:
+            self.notify("a reason is required: the other side's officer reads it", severity="warning")
 
 
 class NoticeScreen(ModalScreen[None]):
@@ -278,11 +332,14 @@ class NoticeScreen(ModalScreen[None]):
     def __init__(self, item: Incoming) -> None:
         super().__init__()
         self.item = item
+        self.again = False  # a second acknowledgement of a notice already acknowledged needs a second press
 
     def compose(self) -> ComposeResult:
         with Vertical(id="notice"):
             yield Static(notice_text(self.item.row), id="notice-text")
             answered = f"acknowledged: {self.item.answered}" if self.item.answered else "not acknowledged yet"
+            if self.item.superseded:
+                answered = f"{self.item.superseded}: read that one. {answered}"
             yield Static(
                 f"{answered}. u: READ_UNDERSTOOD (reads the area and window back), c: CONFLICT, n: UNABLE",
                 id="notice-actions",
@@ -292,6 +349,10 @@ class NoticeScreen(ModalScreen[None]):
     def action_ack(self, level: AckLevel) -> None:
         console = self.app
         assert isinstance(console, Console)
+        if self.item.answered is not None and not self.again:
+            self.again = True
+            self.notify(f"already acknowledged {self.item.answered}: press again to send {level} as well", timeout=8)
+            return
         if level == "READ_UNDERSTOOD":
             if console.acknowledge(self.item.row, level, None):
                 self.dismiss(None)
@@ -302,6 +363,22 @@ class NoticeScreen(ModalScreen[None]):
                 self.dismiss(None)
 
         console.push_screen(ReasonScreen(level), with_reason)
+
+
+class SentScreen(ModalScreen[None]):
+    """One of our notices, whole, with the peer's answers (the reason of a CONFLICT, the read-back)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss(None)", "Back")]
+
+    def __init__(self, row: Row, answers: list[Row], state: str) -> None:
+        super().__init__()
+        self.row, self.answers, self.state = row, answers, state
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="notice"):
+            yield Static(notice_text(self.row), id="notice-text")
+            yield Static(f"{self.state}\n{answers_text(self.answers)}", id="notice-actions")
+        yield Footer()
 
 
 class HelpScreen(ModalScreen[None]):
@@ -315,10 +392,11 @@ class HelpScreen(ModalScreen[None]):
             "  a / x      amend / cancel the outgoing notice under the cursor\n"
             "    ctrl+s   send (after a confirmation); escape: discard\n"
             "  up, down   choose a notice\n"
-            "  enter      open an incoming notice, to read and acknowledge it\n"
+            "  enter      open a notice: incoming, to read and acknowledge it; outgoing, to read the answers\n"
             "    u        READ_UNDERSTOOD: its area and window are read back to the sender\n"
             "    c / n    CONFLICT / UNABLE, with a reason\n"
             "    escape   back\n"
+            "  t          test the line now: a heartbeat, answered by the peer's station\n"
             "  h          handover summary, for the change of watch (also: hotline status --handover)\n"
             "  l          the acknowledgement log; v verifies it all from the stored bytes\n"
             "  ?          this help\n"
@@ -344,12 +422,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vertical_ref": ("AMSL", "AGL", "SFC", "UNL"),
 }
 TEXTS: dict[str, str] = {
-    "ref": "never reused: TUR-2026-000124",
-    "area": "circle LAT,LON,RADIUS: 36.52,37.95,6KM",
-    "lower": "air: required",
-    "upper": "air: required",
-    "start": "UTC: 2026-11-26T14:00Z",
-    "end": "UTC: 2026-11-26T17:00Z",
+    "ref": "never reused, e.g. TUR-2026-000124",
+    "area": "e.g. 36.52,37.95,6KM (circle: LAT,LON,RADIUS with NM or KM)",
+    "lower": "air, UAV, fires only",
+    "upper": "air, UAV, fires only",
+    "start": "UTC, e.g. 2026-11-26T14:00Z",
+    "end": "UTC, e.g. 2026-11-26T17:00Z",
     "forces": "CALLSIGN/UNIT/PLATFORM/COUNT; ...",
     "contact": "on-scene CALLSIGN/FREQUENCY",
     "text": "what the other side's officer reads first",
@@ -538,6 +616,9 @@ class ComposeScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.check()
+        # Typing goes to the form at once: the ref of a new notice, the text of a cancellation.
+        first = "text" if self.form.get("action") == "CANCEL" else "ref"
+        self.query_one(f"#{first}", Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id:
@@ -678,7 +759,7 @@ class Console(App[None]):
     #notice, #reason { width: 100%; height: auto; max-height: 100%; border: thick $accent; background: $surface;
         padding: 0 1; }
     #notice-actions { margin-top: 1; text-style: bold; }
-    NoticeScreen, ReasonScreen, HelpScreen, ConfirmScreen, ComposeScreen, TextScreen, LogScreen {
+    NoticeScreen, ReasonScreen, HelpScreen, ConfirmScreen, ComposeScreen, TextScreen, LogScreen, SentScreen {
         align: center middle; }
     #page, #log { width: 100%; height: 100%; background: $surface; padding: 0 1; }
     #verified { height: auto; }
@@ -691,11 +772,12 @@ class Console(App[None]):
     #help { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "focus('incoming')", "Incoming"),
-        Binding("o", "focus('outgoing')", "Outgoing"),
-        Binding("s", "compose", "Send new"),
+        Binding("i", "focus('incoming')", "In"),
+        Binding("o", "focus('outgoing')", "Out"),
+        Binding("s", "compose", "New"),
         Binding("a", "change('AMEND')", "Amend"),
-        Binding("x", "change('CANCEL')", "Cancel one"),
+        Binding("x", "change('CANCEL')", "Cancel"),
+        Binding("t", "test_line", "Test"),
         Binding("h", "handover", "Handover"),
         Binding("l", "log", "Log"),
         Binding("question_mark", "help", "Help"),
@@ -774,7 +856,7 @@ class Console(App[None]):
     def _fill_incoming(self, now: datetime) -> None:
         rows = []
         for r in self.incoming:
-            late = r.open and now >= r.due
+            late_style = "bold red" if r.open and now >= r.due else ""
             quiet = "" if r.open else "dim"
             cells = [
                 _cell(PREC[r.precedence], STYLE[r.precedence] if r.open else "dim"),
@@ -782,7 +864,10 @@ class Console(App[None]):
                 _cell(r.what, quiet),
                 _cell(r.area, quiet),
                 _cell(r.window, quiet),
-                _cell(time_left(r.due, now) if r.open else (r.answered or ""), "bold red" if late else quiet),
+                _cell(
+                    time_left(r.due, now) if r.open else (r.superseded or r.answered or ""),
+                    late_style or quiet,
+                ),
             ]
             rows.append((cells, r.statement_hash))
         _refill(self.query_one("#incoming", DataTable), rows)
@@ -802,7 +887,11 @@ class Console(App[None]):
         _refill(self.query_one("#outgoing", DataTable), rows)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id != "incoming":
+        if event.data_table.id == "outgoing":
+            chosen = next((r for r in self.outgoing if r.statement_hash == event.row_key.value), None)
+            row = self.queries.sent(chosen.statement_hash) if chosen else None
+            if chosen is not None and row is not None:
+                self.push_screen(SentScreen(row, self.queries.answers_to(chosen.statement_hash), chosen.state))
             return
         item = next((r for r in self.incoming if r.statement_hash == event.row_key.value), None)
         if item is not None:
@@ -857,6 +946,15 @@ class Console(App[None]):
         me, peer = self.client.settings.name, self.client.peer.name
         lines = handover_lines(self.queries, report, me, peer, now - timedelta(hours=12), now)
         self.push_screen(TextScreen("\n".join(lines)))
+
+    def action_test_line(self) -> None:
+        """A heartbeat now: the top line shows its round trip when the peer's station answers."""
+        try:
+            self.client.heartbeat()
+        except HotlineError as e:
+            self.notify(f"no heartbeat sent: {e}", severity="error", timeout=10)
+            return
+        self.notify("heartbeat sent: its round trip shows on the top line when the peer answers")
 
     def action_log(self) -> None:
         self.push_screen(LogScreen())

@@ -67,7 +67,10 @@ def parse_area(circle: str | None, polygon: str | None, corridor: str | None) ->
         raise bad("--circle/--polygon/--corridor", "give one area, not several")
     try:
         if circle is not None:
-            lat, lon, radius = circle.split(",")
+            parts = circle.split(",")
+            if len(parts) != 3:
+                raise bad("--circle", f"{circle!r}: give LAT,LON,RADIUS with the radius's unit, e.g. 36.52,37.95,6KM")
+            lat, lon, radius = parts
             value, unit = _distance(radius, "--circle")
             return Circle(center=_point(f"{lat},{lon}", "--circle"), radius=value, unit=unit)  # type: ignore[arg-type]
         if polygon is not None:

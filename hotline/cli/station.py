@@ -612,6 +612,14 @@ def handover_lines(
     lines.append(f"Outgoing notices awaiting {peer}: {len(outgoing)}")
     for n in outgoing:
         lines.append(f"  {n['ref']}  {n['precedence']:<9} {due(n):<12} {n['state']}")
+    refusals = []
+    for row in q.notices("out"):
+        for answer in q.answers_to(row.statement_hash):
+            body = answer.statement.body
+            if isinstance(body, Ack) and body.level in ("CONFLICT", "UNABLE") and answer.at >= since:
+                refusals.append(f"  {row.ref}  {body.level} from {peer}: {body.comment or ''}")
+    lines.append(f"Our notices answered CONFLICT or UNABLE this watch: {len(refusals)}")
+    lines.extend(refusals)
     lines.append(f"Overdue: {report['overdue']}")
     line = report["line"]
     assert isinstance(line, dict)

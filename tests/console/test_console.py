@@ -24,6 +24,7 @@ from hotline.cli.console import (
     HelpScreen,
     NoticeScreen,
     ReasonScreen,
+    SentScreen,
     form_from_notice,
     next_ref,
     notice_from_form,
@@ -133,6 +134,24 @@ async def test_the_outgoing_board_follows_a_notice_to_read_understood(line):
         assert acked.returncode == 0, acked.stderr
         await settle(pilot, lambda: app.outgoing[0].state == "READ_UNDERSTOOD", "READ_UNDERSTOOD from B")
         assert cells(app, "outgoing")[0][3] == "READ_UNDERSTOOD"
+        # A second notice, answered CONFLICT with a reason: A's officer opens it and reads the reason.
+        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000004", *NOTICE)
+        assert sent.returncode == 0, sent.stderr
+        await settle(pilot, lambda: len(app.outgoing) == 2 and app.outgoing[0].state == "RECEIVED", "RECEIVED")
+        why = "Our patrol is on the M4 until 16:00Z."
+        conflict = await asyncio.to_thread(
+            line.hotline, "ack", "b", "TUR-2026-000004", "--level", "conflict", "--comment", why
+        )
+        assert conflict.returncode == 0, conflict.stderr
+        await settle(pilot, lambda: any(r.state == "CONFLICT" for r in app.outgoing), "the CONFLICT")
+        await pilot.press("o", "enter")
+        assert isinstance(app.screen, SentScreen)
+        answers = str(app.screen.query_one("#notice-actions", Static).render())
+        assert "CONFLICT at " in answers
+        assert why in answers
+        await pilot.press("escape", "h")
+        page = str(app.screen.query_one("#page-text", Static).render())
+        assert f"TUR-2026-000004  CONFLICT from station-b: {why}" in page
     b.terminate()
 
 
@@ -318,3 +337,30 @@ async def test_handover_log_and_escalation_of_an_overdue_notice(line):
     assert cli.returncode == 1  # overdue
     assert "HANDOVER station-a" in cli.stdout
     assert "TUR-2026-000020  FLASH     OVERDUE" in cli.stdout
+
+
+async def test_a_notice_cancelled_from_the_board_and_the_line_tested_with_a_heartbeat(line):
+    app = console_for(line)
+    b = line.spawn("listen", "b", "--json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000030", *NOTICE)
+        assert sent.returncode == 0, sent.stderr
+        await settle(pilot, lambda: app.outgoing and app.outgoing[0].state == "RECEIVED", "B's RECEIVED")
+        await pilot.press("x")  # the incoming board has the focus: it says where to choose the notice
+        assert not isinstance(app.screen, ComposeScreen)
+        await pilot.press("o", "x")
+        cancel = app.screen
+        assert isinstance(cancel, ComposeScreen)
+        assert "to fix: text: required" in str(cancel.query_one("#problem", Static).render())
+        cancel.query_one("#text", Input).value = "Convoy called off."
+        await pilot.pause()
+        await pilot.press("ctrl+s", "y")
+        await settle(pilot, lambda: len(app.outgoing) == 2, "the cancellation on the board")
+        await pilot.press("t")
+        status = app.query_one("#line", Static)
+        await settle(pilot, lambda: "rtt" in str(status.render()), "the heartbeat's round trip")
+    wait = lambda: [n for n in shown_by_listener(line, b, "notice") if n["body"]["action"] == "CANCEL"]  # noqa: E731
+    [cancelled] = await asyncio.to_thread(_wait, wait, 30, "B to show the cancellation")
+    assert (cancelled["ref"], cancelled["body"]["refers_to"]) == ("TUR-2026-000031", "TUR-2026-000030")
+    assert cancelled["body"]["area"] is None
+    b.terminate()

@@ -1,4 +1,5 @@
-"""Two consoles in real terminals (tmux), a relay between them: a notice arrives, is opened and acknowledged.
+"""Two consoles in real terminals (tmux), a relay between them: a notice composed and sent in one, opened and
+acknowledged in the other, and the acknowledgement seen in the first.
 
 ``hotline console`` runs as the officers run it, each in an 80x24 terminal of its own; the test reads the screens
 with ``tmux capture-pane`` and types with ``tmux send-keys``. Skipped where tmux is not installed.
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -42,12 +44,21 @@ class Terminals:
         return self.tmux("capture-pane", "-p", "-t", f"line:{name}")
 
     def keys(self, name: str, *keys: str) -> None:
-        self.tmux("send-keys", "-t", f"line:{name}", *keys)
+        """Each key (or string) on its own, a moment apart, as a person types: in one burst, a terminal's
+        input reaches the app as one read, and a Tab in it is taken as text rather than as a move."""
+        for key in keys:
+            self.tmux("send-keys", "-t", f"line:{name}", key)
+            time.sleep(0.05)
 
     def wait_for(self, name: str, text: str, timeout: float = 30) -> str:
-        return wait_until(
-            lambda: self.screen(name) if text in self.screen(name) else None, timeout, f"{text!r} on {name}"
-        )
+        def shown() -> str | None:
+            screen = self.screen(name)
+            return screen if text in screen else None
+
+        try:
+            return wait_until(shown, timeout, f"{text!r} on {name}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the screen:\n{self.screen(name)}") from None
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
@@ -62,20 +73,23 @@ def terminals(line: Line) -> Iterator[Terminals]:
         made.close()
 
 
-def test_two_consoles_a_notice_sent_opened_and_read_back(line, terminals):
+def test_two_consoles_a_notice_composed_sent_opened_and_read_back(line, terminals):
     for name in ("a", "b"):
         terminals.open(name, sys.executable, "-m", "hotline", "console", name)
     for name in ("a", "b"):
         terminals.wait_for(name, "relay: connected")
-    # A's officer sends a FLASH notice (a one-shot command of the same station, beside its console).
-    sent = line.hotline(
-        "send", "a", "--ref", "TUR-2026-000009", "--precedence", "FLASH", "--mode", "EXER", "--domain", "GROUND",
-        "--activity", "CONVOY", "--circle", "36.52,37.95,6KM", "--start", "2026-11-26T14:00Z",
-        "--end", "2026-11-26T17:00Z", "--text", "Convoy on the M4.", "--wait", "received", "--timeout", "60",
-    )  # fmt: skip
-    assert sent.returncode == 0, sent.stderr
+    # A's officer composes a notice in the console: s, then the fields in the form's order (Tab between them).
+    terminals.keys("a", "s")
+    terminals.wait_for("a", "ctrl+s to send")
+    terminals.keys("a", "TUR-2026-000009")
+    terminals.keys("a", *["Tab"] * 7, "36.52,37.95,6KM", "Tab", "2026-11-26T14:00Z", "Tab", "2026-11-26T17:00Z")
+    terminals.keys("a", *["Tab"] * 7, "Convoy on the M4.")
+    terminals.wait_for("a", "ready to send")
+    terminals.keys("a", "C-s")
+    terminals.wait_for("a", "y: send")
+    terminals.keys("a", "y")
     screen_b = terminals.wait_for("b", "TUR-2026-000009")
-    assert "FLASH" in screen_b
+    assert "ROUT" in screen_b
     assert "GND CONVOY" in screen_b
     terminals.wait_for("a", "RECEIVED")
     # B's officer opens it and reads it back.
