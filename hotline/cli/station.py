@@ -24,7 +24,7 @@ from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, Fre
 from hotline.protocol.station import KEY_HORIZON, deadline
 from hotline.station.client import StationClient
 from hotline.station.setup import init_station, load_station
-from hotline.store.keyfiles import describe_key_file, load_public_key
+from hotline.store.keyfiles import describe_key_file, load_identity, load_public_key
 from hotline.store.station import Queries, Row, format_time
 
 station_app = typer.Typer(no_args_is_help=True, help="Set up a station.")
@@ -740,7 +740,7 @@ def _split_views(client: StationClient) -> str | None:
     return None if row is None else f"the relay showed the two stations different logs ({row[0]}: {row[1]})"
 
 
-# --- log verify ----------------------------------------------------------------------------------------------
+# --- log verify, export; audit verify ---------------------------------------------------------------------
 
 log_app = typer.Typer(no_args_is_help=True, help="The acknowledgement log.")
 app.add_typer(log_app, name="log")
@@ -779,3 +779,68 @@ def log_verify(
     for check, count in report.checks.items():
         typer.echo(f"  {count:>6}  {check}")
     typer.echo(f"  cosigned by both stations up to log size {report.logged_size}")
+
+
+@log_app.command("export")
+@reports_errors
+def log_export(
+    directory: Annotated[Path, typer.Argument(help="The station's directory.")],
+    out: Annotated[Path, typer.Option("-o", "--output", help="The bundle to write (one JSON file).")],
+    ref: Annotated[
+        list[str] | None, typer.Option(help="A notice's ref (repeatable); its AMEND/CANCEL come too.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Notices signed at or after this UTC time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Notices signed at or before this UTC time.")] = None,
+) -> None:
+    """Evidence for a third party: the chosen notices and their acknowledgements, proven in the cosigned log."""
+    from hotline.store.evidence import export_bundle
+
+    settings = load_station(directory)
+    key_file = Path(settings.key_file)
+    _, identity = load_identity(key_file, passphrase_for(key_file))
+    data, disclosed, size = export_bundle(
+        directory / "station.db",
+        (settings.name, identity),
+        sorted([(settings.name, identity.public), (settings.peer.name, settings.peer_key)]),
+        ("relay", settings.relay_key),
+        list(ref or []),
+        parse_time(since, "--since") if since else None,
+        parse_time(until, "--until") if until else None,
+    )
+    out.write_bytes(data)
+    typer.echo(f"{out}: {disclosed} statements disclosed, proven in a log of {size} entries cosigned by both stations")
+    typer.echo("verify it with: hotline audit verify BUNDLE --key NAME=PUB --key NAME=PUB --relay-key PUB")
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="Check evidence offline, as a third party.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@reports_errors
+def audit_verify(
+    bundle: Annotated[Path, typer.Argument(help="An evidence bundle from 'hotline log export'.")],
+    key: Annotated[list[str], typer.Option(help="NAME=PUB for each station: a .pub file or 'ed25519:...'.")],
+    relay_key: Annotated[str, typer.Option(help="The relay's public key: a .pub file or 'ed25519:...'.")],
+) -> None:
+    """Verify a bundle with nothing but the three public keys, and print the timeline it proves."""
+    from hotline.protocol.evidence import verify_bundle
+
+    stations = {}
+    for given in key:
+        name, _, pub = given.partition("=")
+        if not name or not pub:
+            raise typer.BadParameter(f"{given!r}: give NAME=PUB", param_hint="--key")
+        stations[name] = load_public_key(pub)
+    try:
+        data = bundle.read_bytes()
+    except OSError as e:
+        raise typer.BadParameter(f"cannot read {bundle}: {e.strerror}", param_hint="BUNDLE") from None
+    verified = verify_bundle(data, stations, load_public_key(relay_key))
+    typer.echo(
+        f"{bundle}: verified against a checkpoint of {verified.size} entries signed by the relay and cosigned by "
+        + " and ".join(sorted(stations))
+    )
+    for line in verified.timeline():
+        typer.echo(line)
+    typer.echo("times are each signer's own clock, signed; the order is the log's, cosigned by both stations")

@@ -11,7 +11,6 @@ a ``VerificationError`` that names the row.
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ import msgspec
 from hotline.protocol import checkpoint as notes
 from hotline.protocol import merkle
 from hotline.protocol.envelope import ZERO_HASH, Header, Statement
+from hotline.protocol.evidence import check_leaf, parse_leaf
 from hotline.protocol.exceptions import HotlineError, VerificationError
-from hotline.protocol.keys import ENVELOPE_LABEL, STATEMENT_LABEL, PublicKey, Signed, open_signed
+from hotline.protocol.keys import STATEMENT_LABEL, PublicKey, Signed, open_signed
 from hotline.protocol.messages import canonical_decode
 from hotline.protocol.relay import log_origin
 from hotline.store.sqlite import connect
@@ -48,27 +48,6 @@ class Report:
 
 def _fail(where: str, error: HotlineError | str) -> VerificationError:
     return VerificationError(f"{where}: {error}")
-
-
-def parse_leaf(leaf: bytes) -> tuple[bytes, bytes, bytes]:
-    """Split a leaf input into header, SHA-256 of the sealed bytes, and the envelope signature."""
-    if len(leaf) < 4:
-        raise VerificationError("a leaf input is shorter than its length prefix")
-    (n,) = struct.unpack(">I", leaf[:4])
-    if len(leaf) != 4 + n + 32 + 64:
-        raise VerificationError("a leaf input has the wrong length for its header")
-    return leaf[4 : 4 + n], leaf[4 + n : 4 + n + 32], leaf[4 + n + 32 :]
-
-
-def check_leaf(leaf: bytes, keys: dict[str, PublicKey]) -> Header:
-    """The leaf's header is canonical, its sender is known, and the sender's envelope signature holds."""
-    header_bytes, sealed_hash, signature = parse_leaf(leaf)
-    header = canonical_decode(_HEADER, header_bytes, "envelope header")
-    sender = keys.get(header.sender)
-    if sender is None:
-        raise VerificationError("the leaf's sender is not a station of this line")
-    sender.verify(ENVELOPE_LABEL, hashlib.sha256(header_bytes).digest() + sealed_hash, signature)
-    return header
 
 
 class _Checkpoints:
