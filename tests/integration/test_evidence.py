@@ -217,3 +217,17 @@ def test_a_bundle_from_another_log_is_refused(exchanged, bundle, tmp_path):
 def test_not_a_bundle_is_refused_with_a_clear_reason(exchanged, tmp_path):
     for data in (b"", b"{}", b"[1,2]", b'{"format":"hotline-evidence/v2"}', Path(__file__).read_bytes()):
         refused(exchanged, data, "not a hotline-evidence/v1 bundle")
+
+
+def test_the_command_line_says_why_and_exits_1(exchanged, bundle):
+    data = json.loads(bundle)
+    del data["entries"][2]
+    (exchanged.root / "cut.evidence").write_bytes(msgspec.json.encode(data))
+    args = ["--key", "station-a=keys/station-a.pub", "--key", "station-b=keys/station-b.pub"]
+    cut = exchanged.hotline("audit", "verify", "cut.evidence", *args, "--relay-key", "relay/relay.pub")
+    assert cut.returncode == 1
+    assert cut.stderr.startswith("hotline: VerificationError: the bundle is not as station-a exported it")
+    assert cut.stdout == ""
+    wrong = exchanged.hotline("audit", "verify", "cut.evidence", "--key", "station-a", "--relay-key", "relay/relay.pub")
+    assert wrong.returncode == 2
+    assert "give NAME=PUB" in wrong.stderr
