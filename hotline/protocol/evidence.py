@@ -32,7 +32,7 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -74,6 +74,9 @@ MAX_LOG: Final = 1 << 24
 MAX_ENTRIES: Final = 1 << 20
 
 
+Hash32 = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+
+
 class BundleKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(max_length=64)]
     role: Literal["station", "relay"]
@@ -85,7 +88,7 @@ class BundleEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     index: Annotated[int, msgspec.Meta(ge=0, lt=MAX_LOG)]
     leaf_input: Annotated[bytes, msgspec.Meta(max_length=256 * 1024)]
     signed_statement: Annotated[bytes, msgspec.Meta(max_length=256 * 1024)]
-    inclusion: Annotated[list[bytes], msgspec.Meta(max_length=64)]
+    inclusion: Annotated[list[Hash32], msgspec.Meta(max_length=64)]
 
 
 class Bundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -93,7 +96,7 @@ class Bundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     exporter: Annotated[str, msgspec.Meta(max_length=64)]
     keys: Annotated[list[BundleKey], msgspec.Meta(max_length=3)]
     checkpoint: Annotated[bytes, msgspec.Meta(max_length=64 * 1024)]
-    leaf_hashes: Annotated[list[bytes], msgspec.Meta(max_length=MAX_LOG)]
+    leaf_hashes: Annotated[list[Hash32], msgspec.Meta(max_length=MAX_LOG)]
     entries: Annotated[list[BundleEntry], msgspec.Meta(max_length=MAX_ENTRIES)]
     signature: Annotated[bytes, msgspec.Meta(max_length=64)] = b""
 
@@ -156,11 +159,22 @@ class Verified:
     entries: list[Disclosed]
 
     def timeline(self, deadlines: Mapping[str, int] = DEFAULT_DEADLINES) -> list[str]:
-        """Each notice, then its acknowledgements: signed times, lead time before its window, deadline met."""
+        """Each notice, then its acknowledgements: signed times, lead time before its window, deadline kept.
+
+        An acknowledgement counts only when its notice's recipient signed it and it is logged after the notice.
+        Times are what each signer's clock said, and signed: a time earlier than that of an entry logged before
+        it is flagged, since the log order shows it cannot be right.
+        """
         answers: dict[str, list[Disclosed]] = {}
         for e in self.entries:
             if isinstance(e.statement.body, Ack):
                 answers.setdefault(e.statement.body.answers, []).append(e)
+        latest: dict[int, datetime] = {}  # the latest signed time among the entries logged before each index
+        seen: datetime | None = None
+        for e in self.entries:
+            if seen is not None:
+                latest[e.index] = seen
+            seen = max(seen, e.statement.created) if seen is not None else e.statement.created
         lines = []
         for e in self.entries:
             notice = e.statement.body
@@ -174,22 +188,45 @@ class Verified:
             refers = f" (refers to {notice.refers_to})" if notice.refers_to else ""
             lines.append(
                 f"verified  [log {e.index}] {created:%Y-%m-%d %H:%M:%SZ}  {e.sender} signed {notice.action} notice "
-                f"{notice.ref}{refers}, {notice.precedence}, to {e.recipient}{lead}"
+                f"{notice.ref}{refers}, {notice.precedence}, to {e.recipient}{lead}{_clock(e, latest)}"
             )
-            due = deadline(notice.precedence, created, deadlines)
+            try:
+                due: datetime | None = deadline(notice.precedence, created, deadlines)
+            except OverflowError:
+                due = None
+            counted = 0
             for a in answers.get(e.statement_hash, []):
                 ack = a.statement.body
                 assert isinstance(ack, Ack)
                 at = a.statement.created
-                met = "" if ack.level == "RECEIVED" else (" (deadline met)" if at <= due else " (AFTER the deadline)")
-                why = f": {ack.comment}" if ack.comment else ""
+                if a.sender != e.recipient or a.index < e.index:
+                    why = "not signed by the notice's recipient" if a.sender != e.recipient else "logged before it"
+                    lines.append(f"NOT COUNTED [log {a.index}] {a.sender} signed {ack.level} of {notice.ref}: {why}")
+                    continue
+                counted += 1
+                kept = ""
+                if ack.level != "RECEIVED" and due is not None:
+                    kept = " (within the deadline, by its signed time)" if at <= due else " (AFTER the deadline)"
+                comment = f": {_printable(ack.comment)}" if ack.comment else ""
                 lines.append(
                     f"verified  [log {a.index}] {at:%Y-%m-%d %H:%M:%SZ}  {a.sender} signed {ack.level}, "
-                    f"{_span(at - created)} after the notice{met}{why}"
+                    f"{_span(at - created)} after the notice{kept}{_clock(a, latest)}{comment}"
                 )
-            if not any(isinstance(a.statement.body, Ack) for a in answers.get(e.statement_hash, [])):
+            if not counted:
                 lines.append(f"          no acknowledgement of {notice.ref} is disclosed")
         return lines
+
+
+def _clock(entry: Disclosed, latest: dict[int, datetime]) -> str:
+    before = latest.get(entry.index)
+    if before is not None and entry.statement.created < before:
+        return " [ITS SIGNED TIME IS BEFORE THAT OF AN ENTRY LOGGED EARLIER: that clock is wrong]"
+    return ""
+
+
+def _printable(text: str) -> str:
+    """Free text from a statement, on one line: control characters (newlines, terminal escapes) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _span(delta: timedelta) -> str:
@@ -238,9 +275,11 @@ def verify_bundle(data: bytes, stations: dict[str, PublicKey], relay: PublicKey)
             raise VerificationError(f"checkpoint: not cosigned by {name}: {e}") from None
     if len(bundle.leaf_hashes) != cp.size:
         raise VerificationError(f"the bundle holds {len(bundle.leaf_hashes)} leaf hashes for a log of {cp.size}")
+    if not bundle.entries:
+        raise VerificationError("the bundle discloses no entry")
     try:
-        computed = merkle.root(bundle.leaf_hashes) if cp.size else cp.root
-    except HotlineError as e:
+        computed = merkle.root(bundle.leaf_hashes)
+    except (HotlineError, ValueError) as e:
         raise VerificationError(f"leaf hashes: {e}") from None
     if computed != cp.root:
         raise VerificationError(

@@ -85,7 +85,7 @@ def test_a_third_party_verifies_the_timeline_with_the_three_public_keys(exchange
     assert "station-a signed NEW notice TUR-2026-000001, FLASH, to station-b" in lines[1]
     assert "station-b signed RECEIVED" in lines[2]
     assert "station-b signed READ_UNDERSTOOD" in lines[3]
-    assert "(deadline met)" in lines[3]
+    assert "(within the deadline, by its signed time)" in lines[3]
     assert all(line.startswith("verified  [log ") for line in lines[1:4])
     # The second notice and its CONFLICT are not disclosed: neither its ref nor its text is in the bundle.
     assert b"TUR-2026-000002" not in bundle
