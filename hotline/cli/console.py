@@ -336,7 +336,8 @@ class NoticeScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="notice"):
-            yield Static(notice_text(self.item.row), id="notice-text")
+            # The peer's words as plain text, never as markup: "[/]" in a notice must not break the screen.
+            yield Static(Text(notice_text(self.item.row)), id="notice-text")
             answered = f"acknowledged: {self.item.answered}" if self.item.answered else "not acknowledged yet"
             if self.item.superseded:
                 answered = f"{self.item.superseded}: read that one. {answered}"
@@ -376,8 +377,8 @@ class SentScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="notice"):
-            yield Static(notice_text(self.row), id="notice-text")
-            yield Static(f"{self.state}\n{answers_text(self.answers)}", id="notice-actions")
+            yield Static(Text(notice_text(self.row)), id="notice-text")
+            yield Static(Text(f"{self.state}\n{answers_text(self.answers)}"), id="notice-actions")
         yield Footer()
 
 
@@ -671,7 +672,7 @@ class TextScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="page"):
-            yield Static(self.text, id="page-text")
+            yield Static(Text(self.text), id="page-text")
         yield Footer()
 
 

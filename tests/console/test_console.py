@@ -364,3 +364,15 @@ async def test_a_notice_cancelled_from_the_board_and_the_line_tested_with_a_hear
     assert (cancelled["ref"], cancelled["body"]["refers_to"]) == ("TUR-2026-000031", "TUR-2026-000030")
     assert cancelled["body"]["area"] is None
     b.terminate()
+
+
+async def test_a_notice_whose_text_looks_like_markup_is_shown_as_written(line):
+    text = "[/] [bold red]not markup[/bold red] \\x1b"
+    sent = line.spawn("send", "b", "--ref", "TUR-2026-000040", *NOTICE[:-1], text, "--timeout", "60")
+    app = console_for(line)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, lambda: app.incoming, "the notice")
+        await pilot.press("enter")
+        shown = str(app.screen.query_one("#notice-text", Static).render())
+        assert f"text (en): {text}" in shown
+    assert await asyncio.to_thread(sent.finish, 60) == 0
