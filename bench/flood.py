@@ -23,6 +23,7 @@ import signal
 import ssl
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from websockets.asyncio.client import connect
 
@@ -54,29 +55,33 @@ class Flood:
             if self.in_use[address] < PER_ADDRESS:
                 return address
 
+    @contextlib.asynccontextmanager
+    async def _attempt(self, kind: str, pause: float) -> AsyncIterator[str]:
+        """One connection of the flood, from the next address with room: a failure is counted, then a pause."""
+        address = self._source()
+        self.in_use[address] += 1
+        try:
+            yield address
+        except Exception:
+            self.counts[f"{kind} failed"] += 1
+            await asyncio.sleep(pause)
+        finally:
+            self.in_use[address] -= 1
+
     async def idle(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            address = self._source()
-            self.in_use[address] += 1
-            try:
-                async with connect(
-                    self.url, ssl=self.context, compression=None, open_timeout=10, local_addr=(address, 0)
-                ) as ws:
-                    self.counts["idle opened"] += 1
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(ws.wait_closed(), 60)
-                    self.counts["idle cut by the relay"] += 1
-            except Exception:
-                self.counts["idle failed"] += 1
-                await asyncio.sleep(0.2)
-            finally:
-                self.in_use[address] -= 1
+            async with (
+                self._attempt("idle", 0.2) as address,
+                connect(self.url, ssl=self.context, compression=None, open_timeout=10, local_addr=(address, 0)) as ws,
+            ):
+                self.counts["idle opened"] += 1
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.wait_closed(), 60)
+                self.counts["idle cut by the relay"] += 1
 
     async def slowloris(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            address = self._source()
-            self.in_use[address] += 1
-            try:
+            async with self._attempt("slowloris", 0.2) as address:
                 reader, writer = await asyncio.open_connection(
                     self.host, self.port, ssl=self.context, server_hostname=self.host, local_addr=(address, 0)
                 )
@@ -90,57 +95,40 @@ class Flood:
                     await asyncio.sleep(1.0)
                 writer.close()
                 self.counts["slowloris cut by the relay"] += 1
-            except Exception:
-                self.counts["slowloris failed"] += 1
-                await asyncio.sleep(0.2)
-            finally:
-                self.in_use[address] -= 1
 
     async def auth_spam(self, stop: asyncio.Event) -> None:
         key = IdentityKey(os.urandom(32))
         while not stop.is_set():
             await asyncio.sleep(1.0)  # each spammer: about one attempt a second
-            address = self._source()
-            self.in_use[address] += 1
-            try:
-                async with connect(
-                    self.url, ssl=self.context, compression=None, open_timeout=10, local_addr=(address, 0)
-                ) as ws:
-                    decode_relay_frame((await ws.recv()).encode())  # the challenge, answered with a stranger's key
-                    sig = key.sign(AUTH_LABEL, os.urandom(96))
-                    await ws.send(encode_frame(Hello(key.public.key_id, sig)).decode())
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(ws.recv(), 10)
-                    self.counts["auth spam refused"] += 1
-            except Exception:
-                self.counts["auth spam failed"] += 1
-                await asyncio.sleep(0.05)
-            finally:
-                self.in_use[address] -= 1
+            async with (
+                self._attempt("auth spam", 0.05) as address,
+                connect(self.url, ssl=self.context, compression=None, open_timeout=10, local_addr=(address, 0)) as ws,
+            ):
+                decode_relay_frame((await ws.recv()).encode())  # the challenge, answered with a stranger's key
+                sig = key.sign(AUTH_LABEL, os.urandom(96))
+                await ws.send(encode_frame(Hello(key.public.key_id, sig)).decode())
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.recv(), 10)
+                self.counts["auth spam refused"] += 1
 
     async def oversized(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(1.0)  # each sender: about one oversized frame a second
-            address = self._source()
-            self.in_use[address] += 1
-            try:
-                async with connect(
+            async with (
+                self._attempt("oversized", 0.05) as address,
+                connect(
                     self.url,
                     ssl=self.context,
                     compression=None,
                     open_timeout=10,
                     max_size=None,
                     local_addr=(address, 0),
-                ) as ws:
-                    await ws.send("x" * (70 * 1024))
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(ws.wait_closed(), 10)
-                    self.counts["oversized closed"] += 1
-            except Exception:
-                self.counts["oversized failed"] += 1
-                await asyncio.sleep(0.05)
-            finally:
-                self.in_use[address] -= 1
+                ) as ws,
+            ):
+                await ws.send("x" * (70 * 1024))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.wait_closed(), 10)
+                self.counts["oversized closed"] += 1
 
 
 async def run(args: argparse.Namespace) -> dict[str, int]:

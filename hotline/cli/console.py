@@ -35,17 +35,14 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from hotline.cli.notices import NoticeFields, build_notice
-from hotline.cli.station import FINAL_LEVELS, area_text
-from hotline.protocol.checkpoint import Checkpoint, parse_note
+from hotline.cli.station import FINAL_LEVELS, URGENCY, acknowledgement, area_text, notice_state
 from hotline.protocol.exceptions import HotlineError
-from hotline.protocol.messages import Ack, AckLevel, Circle, Corridor, Notice, Polygon, Readback, encode
+from hotline.protocol.messages import Ack, AckLevel, Circle, Corridor, Notice, Polygon, encode
 from hotline.protocol.station import deadline
 from hotline.station.client import StationClient
 from hotline.store.station import Queries, Row, format_time, parse_time
 from hotline.store.verify import Report, verify_station
 
-# Open notices first, the most urgent first among them.
-URGENCY = {"FLASH": 0, "IMMEDIATE": 1, "PRIORITY": 2, "ROUTINE": 3}
 LOUD = ("FLASH", "IMMEDIATE")
 STYLE = {"FLASH": "bold white on red", "IMMEDIATE": "bold black on yellow", "PRIORITY": "bold", "ROUTINE": ""}
 
@@ -165,10 +162,7 @@ def outgoing_rows(q: Queries, deadlines: dict[str, int]) -> list[Outgoing]:
     replaced = superseded(sent)
     for row in sent:
         levels = [a.level or "" for a in q.answers_to(row.statement_hash)]
-        state = replaced.get(row.ref or "") or next(
-            (level for level in ("CONFLICT", "UNABLE", "READ_UNDERSTOOD", "RECEIVED") if level in levels),
-            "accepted by the relay" if row.log_index is not None else "queued",
-        )
+        state = replaced.get(row.ref or "") or notice_state(levels, row.log_index is not None)
         precedence = row.precedence or "ROUTINE"
         due = deadline(precedence, row.created, deadlines)
         rows.append(Outgoing(row.statement_hash, row.ref or "", precedence, row.created, state, due))
@@ -202,9 +196,7 @@ def line_text(q: Queries, connected: bool, now: datetime) -> tuple[str, bool]:
         parts.append("no heartbeat yet")
     heard = line["peer_heard_at"]
     parts.append(f"peer heard {parse_time(heard):%H:%M:%SZ}" if isinstance(heard, str) else "peer never heard")
-    logged = line["logged"]
-    size = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
-    parts.append(f"cosigned log {size}")
+    parts.append(f"cosigned log {q.logged_size()}")
     offset = line["clock_offset"]
     if isinstance(offset, int | float):
         parts.append(f"clock {offset:+.1f}s")
@@ -286,16 +278,6 @@ def answers_text(answers: list[Row]) -> str:
                 f"  read back: {area_text(ack.readback.area)}, {window.start:%Y-%m-%d %H:%MZ} to {window.end:%H:%MZ}"
             )
     return "\n".join(lines)
-
-
-def acknowledgement(row: Row, level: AckLevel, comment: str | None) -> Ack:
-    """The acknowledgement of a notice: READ_UNDERSTOOD reads its area and window back."""
-    notice = row.statement.body
-    assert isinstance(notice, Notice)
-    readback = None
-    if level == "READ_UNDERSTOOD" and notice.area is not None and notice.window is not None:
-        readback = Readback(area=notice.area, window=notice.window)
-    return Ack(answers=row.statement_hash, level=level, ref=notice.ref, readback=readback, comment=comment)
 
 
 class ReasonScreen(ModalScreen[str | None]):
@@ -678,8 +660,7 @@ class TextScreen(ModalScreen[None]):
 
 def log_rows(q: Queries) -> list[tuple[str, str, str, str, str, str]]:
     """The acknowledgement log as this station holds it: index, direction, kind, ref or level, time, state."""
-    logged = q.line()["logged"]
-    size = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
+    size = q.logged_size()
     rows = []
     for row in q.all_rows():
         if row.log_index is None:
@@ -900,23 +881,19 @@ class Console(App[None]):
 
     def acknowledge(self, row: Row, level: AckLevel, comment: str | None) -> bool:
         """Seal and queue an acknowledgement; the client sends it. False (and a message) if it cannot be sealed."""
-        try:
-            self.client.send(acknowledgement(row, level, comment))
-        except HotlineError as e:
-            self.notify(f"{level} not sent: {e}", severity="error", timeout=10)
-            return False
-        self.notify(f"{level} of {row.ref} signed and queued for the relay")
-        self.refresh_boards()
-        return True
+        return self._queue(acknowledgement(row, level, comment), f"{level} of {row.ref}")
 
     def send_notice(self, notice: Notice) -> bool:
         """Seal and queue a notice; the client sends it. False (and a message) if it cannot be sealed."""
+        return self._queue(notice, f"{notice.precedence} notice {notice.ref}")
+
+    def _queue(self, body: Ack | Notice, what: str) -> bool:
         try:
-            self.client.send(notice)
+            self.client.send(body)
         except HotlineError as e:
-            self.notify(f"notice not sent: {e}", severity="error", timeout=10)
+            self.notify(f"{what} not sent: {e}", severity="error", timeout=10)
             return False
-        self.notify(f"{notice.precedence} notice {notice.ref} signed and queued for the relay")
+        self.notify(f"{what} signed and queued for the relay")
         self.refresh_boards()
         return True
 

@@ -399,21 +399,9 @@ def ack(
     if notice_row is None:
         client.close()
         raise typer.BadParameter(f"no notice {ref} was received; 'hotline status' lists them", param_hint="REF")
-    notice = notice_row.statement.body
-    assert isinstance(notice, Notice)
     wanted: AckLevel = LEVELS[level.value]
-    readback = None
-    if wanted == "READ_UNDERSTOOD" and notice.area is not None and notice.window is not None:
-        readback = Readback(area=notice.area, window=notice.window)
     try:
-        body = Ack(
-            answers=notice_row.statement_hash,
-            level=wanted,
-            ref=ref,
-            readback=readback,
-            officer=officer,
-            comment=comment,
-        )
+        body = acknowledgement(notice_row, wanted, comment, officer)
     except HotlineError as e:
         client.close()
         raise typer.BadParameter(str(e)) from None
@@ -423,6 +411,18 @@ def ack(
         {"ref": ref, "level": wanted, "log_index": result},
         json_output,
         f"{wanted} of {ref} sent to {client.peer.name}: accepted by the relay at log index {result}",
+    )
+
+
+def acknowledgement(row: Row, level: AckLevel, comment: str | None, officer: str | None = None) -> Ack:
+    """The acknowledgement of a notice received: READ_UNDERSTOOD reads its area and window back."""
+    notice = row.statement.body
+    assert isinstance(notice, Notice)
+    readback = None
+    if level == "READ_UNDERSTOOD" and notice.area is not None and notice.window is not None:
+        readback = Readback(area=notice.area, window=notice.window)
+    return Ack(
+        answers=row.statement_hash, level=level, ref=notice.ref, readback=readback, officer=officer, comment=comment
     )
 
 
@@ -465,7 +465,12 @@ def status(
         raise typer.Exit(1)
 
 
-def _state(levels: list[str], logged: bool) -> str:
+# Open notices first, the most urgent first among them.
+URGENCY: dict[str, int] = {"FLASH": 0, "IMMEDIATE": 1, "PRIORITY": 2, "ROUTINE": 3}
+
+
+def notice_state(levels: list[str], logged: bool) -> str:
+    """Where one of our notices stands, from the levels of the answers it has and whether it is logged."""
     for level in ("CONFLICT", "UNABLE", "READ_UNDERSTOOD", "RECEIVED"):
         if level in levels:
             return level
@@ -488,7 +493,7 @@ def status_report(q: Queries, deadlines: dict[str, int], now: datetime) -> dict[
                     "precedence": row.precedence,
                     "sent": format_time(row.created),
                     "due": format_time(due),
-                    "state": _state(levels, row.log_index is not None),
+                    "state": notice_state(levels, row.log_index is not None),
                     "overdue": late,
                 }
             )
@@ -518,10 +523,8 @@ def status_report(q: Queries, deadlines: dict[str, int], now: datetime) -> dict[
     ]
     split_view = q.conn.execute("SELECT COUNT(*) FROM incidents WHERE code = 'split-view'").fetchone()[0] > 0
     line = q.line()
-    logged = line.pop("logged")
-    from hotline.protocol.checkpoint import Checkpoint, parse_note
-
-    line["logged_size"] = Checkpoint.parse(parse_note(logged).text).size if isinstance(logged, bytes) else 0
+    line.pop("logged")
+    line["logged_size"] = q.logged_size()
     return {
         "outgoing": outgoing,
         "incoming": incoming,
@@ -597,9 +600,8 @@ def handover_lines(
     assert isinstance(incoming, list)
     assert isinstance(outgoing, list)
     by_ref = {row.ref: row for row in q.notices("in")}
-    order = {"FLASH": 0, "IMMEDIATE": 1, "PRIORITY": 2, "ROUTINE": 3}
-    incoming = sorted(incoming, key=lambda n: (order.get(n["precedence"], 4), n["due"]))
-    outgoing = sorted(outgoing, key=lambda n: (order.get(n["precedence"], 4), n["due"]))
+    incoming = sorted(incoming, key=lambda n: (URGENCY.get(str(n["precedence"]), 4), n["due"]))
+    outgoing = sorted(outgoing, key=lambda n: (URGENCY.get(str(n["precedence"]), 4), n["due"]))
 
     def due(n: dict[str, object]) -> str:
         return "OVERDUE" if n["overdue"] else f"due {str(n['due'])[8:10]} {str(n['due'])[11:16]}Z"

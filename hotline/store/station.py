@@ -25,6 +25,7 @@ from typing import Final
 
 import msgspec
 
+from hotline.protocol.checkpoint import Checkpoint, parse_note
 from hotline.protocol.envelope import Envelope, Header, Sealed, Statement
 from hotline.protocol.keys import (
     EpochKey,
@@ -624,6 +625,11 @@ class Queries:
     def last_incident(self) -> int:
         row = self.conn.execute("SELECT MAX(id) FROM incidents").fetchone()
         return 0 if row[0] is None else int(row[0])
+
+    def logged_size(self) -> int:
+        """The size of the last checkpoint both stations cosigned (0 before there is one)."""
+        (logged,) = self.conn.execute("SELECT logged FROM witness").fetchone()
+        return Checkpoint.parse(parse_note(bytes(logged)).text).size if logged else 0
 
     def line(self) -> dict[str, object]:
         """When the relay and the peer were last heard, the last heartbeat, the size of the logged checkpoint."""
