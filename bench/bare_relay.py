@@ -32,7 +32,9 @@ async def _serve(port_file: Path) -> None:
 
     async with serve(handler, "127.0.0.1", 0, compression=None, max_size=MAX_SIZE) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        port_file.write_text(str(port))
+        partial = port_file.with_name(port_file.name + ".partial")
+        partial.write_text(str(port))
+        partial.replace(port_file)  # atomically: the bench reads it as soon as it exists
         await asyncio.get_running_loop().create_future()
 
 

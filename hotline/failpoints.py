@@ -6,6 +6,7 @@ place it dies at once, as a power cut would take it, with nothing flushed and
 no handler run. Unset (always, outside tests), a failpoint costs one lookup.
 
     station:after-receive   a delivery is stored (and its RECEIVED sealed), nothing sent yet
+    station:accepted-held   the relay's ``accepted`` is taken in memory, its storing deferred
     relay:after-commit      a group of submissions is on disk, no one answered yet
 """
 

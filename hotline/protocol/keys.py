@@ -117,20 +117,25 @@ class PublicKey:
 
     raw: bytes
     _verify_key: nacl.signing.VerifyKey = field(init=False, repr=False, compare=False)
+    # Computed once: every statement and envelope checked names its keys by these.
+    _fingerprint: bytes = field(init=False, repr=False, compare=False)
+    _key_id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.raw, bytes) or len(self.raw) != 32:
             raise InvalidMessage("an Ed25519 public key is 32 bytes")
         object.__setattr__(self, "_verify_key", nacl.signing.VerifyKey(self.raw))
+        object.__setattr__(self, "_fingerprint", fingerprint(self.raw))
+        object.__setattr__(self, "_key_id", self._fingerprint.hex())
 
     @property
     def fingerprint(self) -> bytes:
-        return fingerprint(self.raw)
+        return self._fingerprint
 
     @property
     def key_id(self) -> str:
         """The fingerprint in hex: how statements and envelopes name a station."""
-        return self.fingerprint.hex()
+        return self._key_id
 
     def text(self) -> str:
         """The one-line public key format: ``ed25519:`` and the key in base64."""

@@ -388,6 +388,11 @@ class Connection:
         """Whether frames wait in ``data_to_send()``."""
         return bool(self._out)
 
+    @property
+    def delivering(self) -> bool:
+        """Whether a delivery waits in ``data_to_send()`` (the I/O layer may send such frames first)."""
+        return any(frame.startswith(b'{"type":"deliver"') for frame in self._out)
+
     def receive_frame(self, data: bytes, now: datetime) -> None:
         """Handle one frame. Never raises for bad input: it answers with a refusal and counts it."""
         try:

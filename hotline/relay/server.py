@@ -173,6 +173,9 @@ class RelayServer:
         self.failed: BaseException | None = None
         self.lazy: list[RelayEvent] = []
         self.lazy_timer: asyncio.TimerHandle | None = None
+        # The log size committed, and whether making it durable (answers, deliveries) is on its way.
+        self.durable_to = self.relay.durable_size
+        self.durable_scheduled = False
         size, depth = self.store.counts()
         self.metrics.log_size.set(size)
         for entry in self.relay.stations.values():
@@ -306,9 +309,7 @@ class RelayServer:
         if any(isinstance(e, Appended) for e in storable):
             # Entries to log: commit now, with whatever else is waiting.
             batch, self.lazy = self.lazy + storable, []
-            size = self.relay.size
-            task = asyncio.ensure_future(self.writer.run(lambda c: RelayStore.apply(c, batch)))
-            task.add_done_callback(lambda t: self._committed(t, size, batch))
+            self._commit(batch)
         elif storable:
             # Checkpoints, cosignatures, confirmations and keys promise nothing to anyone yet: they
             # ride with the next commit, or one a moment later, instead of costing an fsync each.
@@ -321,22 +322,31 @@ class RelayServer:
         self.lazy_timer = None
         if self.lazy:
             batch, self.lazy = self.lazy, []
-            size = self.relay.size
-            task = asyncio.ensure_future(self.writer.run(lambda c: RelayStore.apply(c, batch)))
-            task.add_done_callback(lambda t: self._committed(t, size, batch))
+            self._commit(batch)
 
-    def _committed(self, task: asyncio.Future[None], size: int, events: list[RelayEvent]) -> None:
-        if task.cancelled() or task.exception() is not None:
+    def _commit(self, batch: list[RelayEvent]) -> None:
+        size = self.relay.size
+        self.writer.submit(lambda c: RelayStore.apply(c, batch), lambda _, error: self._committed(error, size, batch))
+
+    def _committed(self, error: BaseException | None, size: int, events: list[RelayEvent]) -> None:
+        if error is not None:
             # The disk refused a write: nothing more can be promised. Stop, so that a restart
             # resumes from what is committed, rather than answering from memory.
-            self.failed = task.exception() if not task.cancelled() else RuntimeError("commit cancelled")
+            self.failed = error
             log.critical("the store failed to commit: stopping", exc_info=self.failed)
             if self.server is not None:
                 self.server.close()
             return
         if any(isinstance(e, Appended) for e in events):
             failpoints.reached("relay:after-commit")
-        self.relay.durable(size)
+        # The jobs of one transaction are answered together (Writer.submit): the log becomes durable
+        # up to the largest of their sizes once, under one signed checkpoint, rather than once per job.
+        # (Each checkpoint costs a signature here and a verification at each station that sees it.)
+        if size > self.durable_to:
+            self.durable_to = size
+            if not self.durable_scheduled:
+                self.durable_scheduled = True
+                asyncio.get_running_loop().call_soon(self._make_durable)
         for e in events:
             if isinstance(e, Appended):
                 self.metrics.accepted.labels(self.relay.stations[e.sender].name).inc()
@@ -344,10 +354,16 @@ class RelayServer:
             elif isinstance(e, Dequeued):
                 self.metrics.delivered.labels(self.relay.stations[e.recipient].name).inc()
                 self.metrics.queue_depth.labels(self.relay.stations[e.recipient].name).dec()
-        self.metrics.log_size.set(self.relay.durable_size)
         stats = self.writer.stats
         if stats.commit_seconds:
             self.metrics.commit_seconds.observe(stats.commit_seconds[-1])
+        if not self.durable_scheduled:
+            self._after_input()
+
+    def _make_durable(self) -> None:
+        self.durable_scheduled = False
+        self.relay.durable(self.durable_to)
+        self.metrics.log_size.set(self.relay.durable_size)
         self._after_input()
 
     async def _witness_timer(self) -> None:
@@ -364,9 +380,15 @@ class RelayServer:
         to send, and a flood of idle connections must not cost each station's frame a pass over
         a thousand of them.
         """
-        for each in (*self.stations_links.values(), *((link,) if link is not None else ())):
-            if each.conn.pending_output or each.conn.closing:
-                each.wake.set()
+        ready = [
+            each
+            for each in (*self.stations_links.values(), *((link,) if link is not None else ()))
+            if each.conn.pending_output or each.conn.closing
+        ]
+        # A delivery is on the way of a round trip, the answer to its sender is not: deliveries go out first.
+        ready.sort(key=lambda each: not each.conn.delivering)
+        for each in ready:
+            each.wake.set()
 
     # --- running ---
 
@@ -449,6 +471,9 @@ def run(directory: Path, passphrase: bytes | None, port_file: Path | None = None
 
     def ready(port: int) -> None:
         if port_file is not None:
-            port_file.write_text(f"{port}\n", encoding="ascii")
+            # Atomically: whoever waits for the file must never read it half written.
+            partial = port_file.with_name(port_file.name + ".partial")
+            partial.write_text(f"{port}\n", encoding="ascii")
+            partial.replace(port_file)
 
     asyncio.run(server.serve(ready))

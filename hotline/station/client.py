@@ -58,6 +58,8 @@ BACKOFF_MAX: Final = 30.0
 # Frames taken in one transaction at most, and answers sealed in one.
 BATCH: Final = 256
 OWED_AT_ONCE: Final = 256
+# How long events that promise nothing may wait to share a transaction (``act(lazy=True)``).
+LAZY_SECONDS: Final = 0.05
 
 
 def now() -> datetime:
@@ -119,6 +121,12 @@ class StationClient:
         self.station.defer_answers = True
         self._pairs: dict[str, EpochKeyPair] = {}
         self._version: int | None = None
+        # Events of ``act(lazy=True)``, stored with the next transaction; and those just stored so.
+        self._deferred: list[StationEvent] = []
+        self._stored: list[StationEvent] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
+        # Faults found by an action that goes on after them (``_take``), recorded in its transaction.
+        self._faults: list[HotlineError] = []
         self.session: _Session | None = None
         self.authenticated = asyncio.Event()
         self.changed = asyncio.Event()
@@ -137,40 +145,61 @@ class StationClient:
 
     # --- transactions ---
 
-    def act(self, action: Callable[[Station], T]) -> T:
+    def act(self, action: Callable[[Station], T], lazy: bool = False) -> T:
         """Run ``action`` on the state machine inside one store transaction, then send what it queued.
 
         A fault the station detects is recorded as an incident and raised after
         the commit, so that what was verified before it (a newer checkpoint, the
         confirmation of a duplicate) is kept and sent.
+
+        ``lazy``: for what promises nothing to anyone (the relay's ``accepted``, which the
+        relay answers again to a resubmission): if no other process has written since our
+        last commit, act in memory and store the events with the next transaction, at the
+        latest ``LAZY_SECONDS`` later, instead of costing an fsync of their own on the way
+        of a round trip. Lost in a crash, they come back: what is not recorded as accepted
+        is submitted again, and the relay answers ``accepted`` again.
         """
         station = self.station
         store = self.store
+        self._faults.clear()
         failure: HotlineError | None = None
         try:
-            with store.transaction():
-                # Read the state back only if another process has written since our last commit.
-                version = store.data_version()
-                if version != self._version:
-                    loaded = store.load()
-                    station.resume(loaded.state, loaded.owed)
-                    station.unaccepted = {s.statement.id: s for s in loaded.unaccepted}
-                    station.epoch_keys = self._epoch_keys()
-                    self._version = version
-                try:
-                    result = action(station)
-                except RemoteProtocolError as e:
-                    failure = e
-                    if not isinstance(e, DuplicateMessage):
-                        store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+            if lazy and self._version is not None and store.data_version() == self._version:
+                result, failure = self._run(action)
                 events = station.events()
-                store.apply(events, dict(self.settings.deadlines))
+                if failure is None and not self._faults:
+                    self._deferred.extend(events)
+                    failpoints.reached("station:accepted-held")
+                    self._send(station.data_to_send())
+                    if self._flush_timer is None:
+                        self._flush_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self.flush)
+                    return result
+                with store.transaction():  # a fault is recorded at once, with what came before it
+                    self._store(events, failure)
+            else:
+                with store.transaction():
+                    self._apply_deferred()
+                    # Read the state back only if another process has written since our last commit.
+                    version = store.data_version()
+                    if version != self._version:
+                        loaded = store.load()
+                        station.resume(loaded.state, loaded.owed)
+                        station.unaccepted = {s.statement.id: s for s in loaded.unaccepted}
+                        station.epoch_keys = self._epoch_keys()
+                        self._version = version
+                    result, failure = self._run(action)
+                    events = station.events()
+                    self._store(events, failure)
         except BaseException:
             # Rolled back: what the state machine holds in memory is no longer what is stored.
+            # (Deferred events rolled back with it: read back, their messages are submitted again.)
             self._version = None
+            self._deferred.clear()
+            self._stored.clear()
             station.events()
             station.data_to_send()
             raise
+        events, self._stored = self._stored + events, []
         if any(isinstance(e, MessageReceived) for e in events):
             failpoints.reached("station:after-receive")
         self._send(station.data_to_send())
@@ -186,6 +215,36 @@ class StationClient:
                 self.on_incident(Incident(now(), failure))
             raise failure
         return result
+
+    def _run(self, action: Callable[[Station], T]) -> tuple[T, HotlineError | None]:
+        try:
+            return action(self.station), None
+        except RemoteProtocolError as e:
+            return None, e  # type: ignore[return-value]
+
+    def _store(self, events: list[StationEvent], failure: HotlineError | None) -> None:
+        """Inside the transaction: what was deferred, the faults found, then the events."""
+        store = self.store
+        self._apply_deferred()
+        faults = [*self._faults, *([failure] if failure is not None else [])]
+        for e in faults:
+            if not isinstance(e, DuplicateMessage):
+                store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+        store.apply(events, dict(self.settings.deadlines))
+
+    def _apply_deferred(self) -> None:
+        if self._deferred:
+            self.store.apply(self._deferred, dict(self.settings.deadlines))
+            self._stored.extend(self._deferred)
+            self._deferred.clear()
+
+    def flush(self) -> None:
+        """Store what ``act(lazy=True)`` deferred (a transaction of its own when nothing else came first)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._deferred:
+            self.act(lambda _: None)
 
     def _epoch_keys(self) -> dict[str, EpochKeyPair]:
         """Our private epoch keys, decrypting only those another process added since last time."""
@@ -231,6 +290,7 @@ class StationClient:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while True:
+            self.flush()  # someone waits: what was deferred is stored now
             found = check(self.store)
             if found is not None:
                 return found
@@ -253,6 +313,9 @@ class StationClient:
         session = self.session
         if session is None or not frames:
             return
+        # A confirmation only lets the relay drop what we stored, while an answer is on the way of the
+        # peer's round trip: answers go first. (Nothing depends on their order at the relay.)
+        frames.sort(key=lambda frame: frame.startswith(b'{"type":"confirm"'))
         session.outgoing.put_nowait(frames)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -353,13 +416,13 @@ class StationClient:
                     station.receive_frame(frame, at)
                 except RemoteProtocolError as e:
                     failures.append(e)
-                    if not isinstance(e, DuplicateMessage):
-                        self.store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
+                    self._faults.append(e)
             if not more:
                 station.answer_owed(at, OWED_AT_ONCE)
             return []
 
-        self.act(receive)
+        # The relay's answers to our submissions alone promise nothing: they need no fsync of their own.
+        self.act(receive, lazy=all(frame.startswith(b'{"type":"accepted"') for frame in batch))
         if any(isinstance(e, ReorderedMessage) for e in failures) and self.session is not None:
             # The relay delivered out of its own order: a new connection makes it deliver from the head of
             # the queue again, in order.
@@ -387,4 +450,5 @@ class StationClient:
                 self.maintain_keys(now())
 
     def close(self) -> None:
+        self.flush()
         self.store.close()

@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 __all__ = ["Migration", "Writer", "connect", "migrate"]
 
-T = TypeVar("T")
 Migration = str
 
 # How long a writer waits for another process's transaction before giving up (stations share a file).
@@ -82,11 +81,14 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+Done = Callable[[object, BaseException | None], None]
+
+
 @dataclass
 class _Job:
     work: Callable[[sqlite3.Connection], object]
-    future: asyncio.Future[object] | None
-    loop: asyncio.AbstractEventLoop | None
+    done: Done
+    loop: asyncio.AbstractEventLoop
     result: object = None
     error: BaseException | None = None
 
@@ -111,16 +113,15 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True)
         self._thread.start()
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(conn)`` inside a transaction shared with whatever else is waiting; return its result.
+    def submit(self, work: Callable[[sqlite3.Connection], object], done: Done) -> None:
+        """Run ``work(conn)`` inside a transaction shared with whatever else is waiting.
 
-        The result comes back only after the transaction is committed to disk.
-        If the transaction fails, every job in it gets the exception.
+        Then ``done(result, error)`` is called on the caller's event loop: only after the
+        transaction is committed to disk, or with the exception if it failed (every job of
+        a failed transaction gets it). The jobs of one transaction are answered in order, in
+        one callback of the loop, so that the caller can act once for all of them.
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[object] = loop.create_future()
-        self._jobs.put(_Job(work, future, loop))
-        return await future  # type: ignore[return-value]
+        self._jobs.put(_Job(work, done, asyncio.get_running_loop()))
 
     def close(self) -> None:
         """Finish what is queued, then stop the thread and close the database."""
@@ -163,19 +164,15 @@ class Writer:
             error = e
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+        answers: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
-            if error is not None:
-                job.error = error
-            if job.future is not None and job.loop is not None:
-                job.loop.call_soon_threadsafe(_settle, job)
+            job.error = error
+            answers.setdefault(job.loop, []).append(job)
+        for loop, jobs in answers.items():
+            # One wake-up of the loop per transaction: its jobs are answered together, in order.
+            loop.call_soon_threadsafe(_answer, jobs)
 
 
-def _settle(job: _Job) -> None:
-    future = job.future
-    assert future is not None
-    if future.cancelled():
-        return
-    if job.error is not None:
-        future.set_exception(job.error)
-    else:
-        future.set_result(job.result)
+def _answer(jobs: list[_Job]) -> None:
+    for job in jobs:
+        job.done(job.result, job.error)

@@ -578,7 +578,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def ready(port: int) -> None:
         if args.port_file is not None:
-            args.port_file.write_text(f"{port}\n", encoding="ascii")
+            partial = args.port_file.with_name(args.port_file.name + ".partial")
+            partial.write_text(f"{port}\n", encoding="ascii")
+            partial.replace(args.port_file)  # atomically: the tests read it as soon as it exists
 
     asyncio.run(server.serve(ready))
     return 0

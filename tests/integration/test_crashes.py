@@ -89,3 +89,29 @@ def test_station_killed_after_storing_a_notice_still_acknowledges_it_once(line):
     assert [n["ref"] for n in __import__("json").loads(status.stdout)["incoming"]] == ["TUR-2026-000001"]
     revived.terminate()
     a_listener.terminate()
+
+
+def test_station_killed_holding_an_acceptance_not_yet_stored_gets_it_again(line):
+    """The relay's 'accepted' is stored lazily, with the station's next transaction: lost in a crash, it comes
+    back, because what is not recorded as accepted is submitted again and the relay answers it again."""
+    listener = listen(line)
+    # The one-shot send dies with SIGKILL right after it takes the relay's 'accepted' in, before storing it.
+    sent = line.hotline("send", "a", *NOTICE, "--timeout", "20", env={"HOTLINE_FAILPOINT": "station:accepted-held"})
+    assert sent.returncode == -9, sent.stderr
+    notice_id = query(line.db("a"), "SELECT message_id FROM outbox WHERE kind = 'notice'")[0][0]
+    assert query(line.db("a"), "SELECT COUNT(*) FROM accepted")[0][0] == 0
+    logged = query(line.db("relay"), "SELECT idx FROM leaves WHERE message_id = ?", notice_id)
+    assert len(logged) == 1
+    # The next process of A submits it again with the same id: the relay answers with the same index.
+    again = line.spawn("listen", "a", "--json")
+    wait_until(lambda: query(line.db("a"), "SELECT COUNT(*) FROM accepted")[0][0] >= 1, 30, "the receipt again")
+    assert query(line.db("a"), "SELECT log_index FROM accepted JOIN outbox USING (seq) WHERE kind = 'notice'") == [
+        logged[0]
+    ]
+    assert query(line.db("relay"), "SELECT COUNT(*) FROM leaves WHERE message_id = ?", notice_id) == [(1,)]
+    # And B holds the notice once, and A its RECEIVED.
+    wait_until(lambda: query(line.db("a"), "SELECT COUNT(*) FROM inbox WHERE level = 'RECEIVED'")[0][0] == 1,
+               30, "the RECEIVED at A")  # fmt: skip
+    assert query(line.db("b"), "SELECT COUNT(*) FROM inbox WHERE kind = 'notice'")[0][0] == 1
+    again.terminate()
+    listener.terminate()

@@ -167,6 +167,24 @@ def test_resubmission_before_the_store_commits_is_answered_once_committed():
     assert [f.index for f in accepted] == [0, 0]
 
 
+def test_connection_says_whether_a_delivery_waits_so_the_server_can_send_it_first():
+    line = Line()
+    line.connect()
+    sent = line.a.send(notice(), line.now)
+    a, b = line.sides["a"].connection, line.sides["b"].connection
+    for frame in line.a.data_to_send():
+        a.receive_frame(frame, line.now)
+    line.relay.durable(line.relay.size)
+    assert b.delivering
+    assert not a.delivering
+    to_a = [type(f) for f in frames(a)]
+    assert Accepted in to_a
+    assert Deliver not in to_a
+    assert [f.envelope for f in frames(b) if isinstance(f, Deliver)] == [sent.envelope]
+    assert not b.delivering
+    assert not b.pending_output
+
+
 def test_durable_must_move_forward_within_what_was_staged():
     line = Line()
     with pytest.raises(LocalProtocolError):
