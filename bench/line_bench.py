@@ -13,6 +13,8 @@ Two baselines in the same run:
   timed alone as a raw library call and summed (for throughput, divided over the machine's cores).
 
 Every durability promise stays on: WAL with synchronous=FULL everywhere.
+
+``python -m bench.line_bench throughput [N]`` runs the throughput part alone and prints its CPU per notice.
 """
 
 from __future__ import annotations
@@ -228,11 +230,11 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def _hotline(root: Path, count: int, pids: list[int]) -> dict[str, float]:
+async def _hotline(root: Path, count: int, pids: list[int], round_trips: bool = True) -> dict[str, float]:
     sender = Sender(root)
     answered, arrived = sender.answered, sender.arrived
     async with sender.running() as a:
-        latencies = [await sender.round_trip(100 + i) for i in range(count)]
+        latencies = [await sender.round_trip(100 + i) for i in range(count if round_trips else 1)]
         # Throughput: keep 100 in flight, topping up in one transaction whenever RECEIVEDs come in.
         pending: set[str] = set()
         done = sent = 0
@@ -409,6 +411,25 @@ def run() -> list[dict[str, object]]:
     return rows
 
 
+def throughput_only(count: int) -> dict[str, float]:
+    """The throughput run alone, with its CPU per notice: to compare two versions of the code, run this
+    in a checkout of each, alternately, several times (the machine's speed drifts between runs)."""
+    with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
+        root = Path(tmp)
+        local = start_local_line(root)
+        listener = _listener(root)
+        try:
+            ours = asyncio.run(_hotline(root, count, [local.relay.pid, listener.pid], round_trips=False))
+        finally:
+            listener.terminate()
+            listener.wait()
+            local.stop()
+    return {"throughput": ours["throughput"], "cpu_ms": ours["cpu"] * 1000}
+
+
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    if sys.argv[1:2] == ["throughput"]:
+        print(throughput_only(int(sys.argv[2]) if len(sys.argv) > 2 else NOTICES))
+    else:
+        for row in run():
+            print(row)

@@ -25,8 +25,8 @@ from hotline.protocol.envelope import ZERO_HASH, Statement, open_envelope, seal
 from hotline.protocol.keys import EpochKeyPair, IdentityKey, open_epoch_key
 from hotline.protocol.messages import Activity, Circle, Notice, Point, Text, Vertical, Window
 
-ROUNDS = 400
-REPEATS = 5
+ROUNDS = 150
+REPEATS = 15
 TARGET_RATIO = 1.5
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

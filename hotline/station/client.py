@@ -233,6 +233,9 @@ class StationClient:
         store.apply(events, dict(self.settings.deadlines))
 
     def _apply_deferred(self) -> None:
+        if self._flush_timer is not None:  # a transaction came first: no need of one of their own
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if self._deferred:
             self.store.apply(self._deferred, dict(self.settings.deadlines))
             self._stored.extend(self._deferred)
@@ -240,11 +243,11 @@ class StationClient:
 
     def flush(self) -> None:
         """Store what ``act(lazy=True)`` deferred (a transaction of its own when nothing else came first)."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
         if self._deferred:
             self.act(lambda _: None)
+        elif self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
 
     def _epoch_keys(self) -> dict[str, EpochKeyPair]:
         """Our private epoch keys, decrypting only those another process added since last time."""
