@@ -270,3 +270,46 @@ def _dial_or_none(line: Line) -> ClientConnection | None:
         if e.response.status_code != 503:
             raise
         return None
+
+
+def test_a_station_may_hold_only_so_many_connections_at_once(line, keys):
+    relay_pub, a, _ = keys
+    line.kill_relay()
+    line.relay_config(connections_per_station=2)
+    line.start_relay()
+    before = snapshot(line)
+    with dial(line) as first, dial(line) as second, dial(line) as third:
+        for ws in (first, second):
+            assert [type(f).__name__ for f in authenticate(ws, a, relay_pub)] == ["Welcome"]
+        # The third of station A's connections authenticates as well as the others, and is then closed.
+        authenticate(third, a, relay_pub)
+        with pytest.raises(ConnectionClosed) as closed:
+            drain(third)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+        # The first two are still served.
+        for ws in (first, second):
+            assert ws.ping().wait(10)
+    assert refused_count(line, "too-many-connections") == 1
+    assert snapshot(line) == before
+
+
+def test_submissions_over_the_rate_limit_are_paced_in_order_not_refused(line):
+    line.kill_relay()
+    line.relay_config(submissions_per_second=20, submission_burst=5)
+    line.start_relay()
+    listener = listen(line)
+    sender = line.tool("bulk-send", str(line.path("a")), "30", "TUR-PACED", "60")
+    assert sender.finish(90) == 0, sender.lines()
+    # Every one accepted, logged in the order sealed; none refused, by the relay or for now.
+    rows = query(line.db("a"), "SELECT seq, log_index FROM accepted JOIN outbox USING (seq) WHERE kind = 'notice'")
+    assert len(rows) == 30
+    indices = [index for _, index in sorted(rows)]
+    assert indices == sorted(indices)
+    assert query(line.db("a"), "SELECT COUNT(*) FROM refused")[0][0] == 0
+    assert refused_count(line, "out-of-order") == 0
+    # With a burst of 5 and 20 a second, most of the 30 waited for their turn at the relay.
+    assert refused_count(line, "rate-limited") >= 10
+    wait_until(lambda: query(line.db("b"), "SELECT COUNT(*) FROM inbox WHERE kind = 'notice'")[0][0] == 30,
+               30, "the 30 notices at B")  # fmt: skip
+    listener.terminate()
