@@ -375,12 +375,14 @@ class Connection:
         self.closing = False
         self._sent: set[int] = set()
         self._out: list[bytes] = []
+        self._delivering = False
         self._send(Challenge(relay.key.public.key_id, self.nonce, now))
 
     # --- the I/O layer's side ---
 
     def data_to_send(self) -> list[bytes]:
         out, self._out = self._out, []
+        self._delivering = False
         return out
 
     @property
@@ -391,7 +393,7 @@ class Connection:
     @property
     def delivering(self) -> bool:
         """Whether a delivery waits in ``data_to_send()`` (the I/O layer may send such frames first)."""
-        return any(frame.startswith(b'{"type":"deliver"') for frame in self._out)
+        return self._delivering
 
     def receive_frame(self, data: bytes, now: datetime) -> None:
         """Handle one frame. Never raises for bad input: it answers with a refusal and counts it."""
@@ -428,6 +430,8 @@ class Connection:
 
     def _send(self, frame: RelayFrame) -> None:
         self._out.append(encode_frame(frame))
+        if isinstance(frame, Deliver):
+            self._delivering = True
 
     def _hello(self, hello: Hello, now: datetime) -> None:
         relay = self.relay
