@@ -138,6 +138,7 @@ class _Link:
         self.conn = conn
         self.wake = asyncio.Event()
         self.address = ws.remote_address[0] if ws.remote_address else "?"
+        self.evicted = False  # cut to make room for a newer connection (RelayServer._make_room)
 
     async def write(self) -> None:
         while True:
@@ -165,6 +166,7 @@ class RelayServer:
         self.writer = Writer(directory / "relay.db")
         self.metrics = _Metrics()
         self.links: dict[Connection, _Link] = {}
+        self.evicted = 0  # links cut to make room whose handlers have not finished yet
         self.stations_links: dict[Connection, _Link] = {}  # the authenticated ones
         self.per_address: defaultdict[str, int] = defaultdict(int)
         self.buckets: dict[str, _TokenBucket] = {}
@@ -194,6 +196,9 @@ class RelayServer:
             response.headers["Content-Length"] = str(len(response.body))
             return response
         address = ws.remote_address[0] if ws.remote_address else "?"
+        if self.open_connections >= self.limits.max_connections and not self._make_room():
+            self.metrics.refused.labels("at-capacity").inc()
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "the relay is at capacity; try again later\n")
         if self.per_address[address] >= self.limits.connections_per_address:
             self.metrics.refused.labels("too-many-connections").inc()
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections from this address\n")
@@ -201,6 +206,23 @@ class RelayServer:
             self.metrics.refused.labels("too-many-new-connections").inc()
             return ws.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many new connections from this address\n")
         return None
+
+    @property
+    def open_connections(self) -> int:
+        """Connections that count against the cap: those not already cut to make room."""
+        return len(self.links) - self.evicted
+
+    def _make_room(self) -> bool:
+        """Cut the oldest connection that has not authenticated; False if every one has."""
+        for link in self.links.values():  # in the order they were opened
+            if link.conn.station is None and not link.evicted:
+                link.evicted = True
+                self.evicted += 1
+                self.metrics.refused.labels("evicted-at-capacity").inc()
+                log.debug("cut an unauthenticated connection to make room", extra={"address": link.address})
+                link.ws.transport.abort()
+                return True
+        return False
 
     def _new_connection_allowed(self, address: str) -> bool:
         """New connections per second per address: spam from one address is turned away before it costs more."""
@@ -256,6 +278,8 @@ class RelayServer:
         finally:
             self.relay.disconnect(conn)
             del self.links[conn]
+            if link.evicted:
+                self.evicted -= 1
             self.stations_links.pop(conn, None)
             self.per_address[link.address] -= 1
             if not self.per_address[link.address]:

@@ -51,6 +51,10 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     unauthenticated_seconds: float = 30.0
     submissions_per_second: float = 1000.0
     submission_burst: int = 2000
+    # Open connections in all. At the cap, the oldest one that has not authenticated makes room for a new one:
+    # a flood from many addresses cannot exhaust the relay's memory or descriptors, nor keep a station out
+    # (a station authenticates within a second or so; the flood's connections wait for their deadline).
+    max_connections: int = 2000
 
 
 class Party(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -313,3 +313,40 @@ def test_submissions_over_the_rate_limit_are_paced_in_order_not_refused(line):
     wait_until(lambda: query(line.db("b"), "SELECT COUNT(*) FROM inbox WHERE kind = 'notice'")[0][0] == 30,
                30, "the 30 notices at B")  # fmt: skip
     listener.terminate()
+
+
+def test_at_the_relays_capacity_the_oldest_unauthenticated_connection_makes_room(line):
+    line.kill_relay()
+    line.relay_config(max_connections=3)
+    line.start_relay()
+    with dial(line) as oldest, dial(line) as second, dial(line) as third:
+        # A station arrives while a flood fills the relay: the flood's oldest connection is cut, the station let in.
+        listener = listen(line)
+        with pytest.raises(ConnectionClosed):
+            drain(oldest)
+        for ws in (second, third):
+            assert ws.ping().wait(10)
+        assert refused_count(line, "evicted-at-capacity") == 1
+        # Another newcomer: the next oldest that has not authenticated makes room; the station stays.
+        with dial(line) as newcomer:
+            with pytest.raises(ConnectionClosed):
+                drain(second)
+            assert newcomer.ping().wait(10)
+        assert refused_count(line, "evicted-at-capacity") == 2
+        sent = line.hotline("send", "a", *NOTICE, "--wait", "received", "--timeout", "20")
+        assert sent.returncode == 0, sent.stderr
+    listener.terminate()
+
+
+def test_at_capacity_with_only_stations_connected_a_newcomer_is_turned_away(line):
+    line.kill_relay()
+    line.relay_config(max_connections=2)
+    line.start_relay()
+    listeners = [listen(line, "a"), listen(line, "b")]
+    with pytest.raises(InvalidStatus) as full:
+        dial(line)
+    assert full.value.response.status_code == 503
+    assert b"the relay is at capacity" in full.value.response.body
+    assert refused_count(line, "at-capacity") >= 1
+    for listener in listeners:
+        listener.terminate()
