@@ -131,10 +131,11 @@ def incoming_rows(q: Queries, deadlines: dict[str, int]) -> list[Incoming]:
     rows = []
     received = q.notices("in")
     replaced = superseded(received)
+    answered = q.answer_levels("ours")
     for row in received:
         notice = row.statement.body
         assert isinstance(notice, Notice)
-        ours = [a.level or "" for a in q.our_answers_to(row.statement_hash)]
+        ours = answered.get(row.statement_hash, [])
         final = [level for level in ours if level in FINAL_LEVELS]
         rows.append(
             Incoming(
@@ -160,8 +161,9 @@ def outgoing_rows(q: Queries, deadlines: dict[str, int]) -> list[Outgoing]:
     rows = []
     sent = q.notices("out")
     replaced = superseded(sent)
+    answered = q.answer_levels("peer")
     for row in sent:
-        levels = [a.level or "" for a in q.answers_to(row.statement_hash)]
+        levels = answered.get(row.statement_hash, [])
         state = replaced.get(row.ref or "") or notice_state(levels, row.log_index is not None)
         precedence = row.precedence or "ROUTINE"
         due = deadline(precedence, row.created, deadlines)
@@ -772,6 +774,7 @@ class Console(App[None]):
         self.directory = client.directory
         self.deadlines = deadlines
         self.queries = Queries(client.store.conn)
+        self.boards_version: tuple[int, int] | None = None
         self.incoming: list[Incoming] = []
         self.outgoing: list[Outgoing] = []
         self.seen: set[str] | None = None  # incoming notices already on the board (None: not drawn yet)
@@ -811,8 +814,14 @@ class Console(App[None]):
         line.update(text)
         line.set_class(bad, "bad")
         peer = self.client.peer.name
-        self.incoming = incoming_rows(self.queries, self.deadlines)
-        self.outgoing = outgoing_rows(self.queries, self.deadlines)
+        # The boards are read from the store again only when it changed (a store of a year's notices would
+        # otherwise be decoded every second); what depends on the time is worked out below, each second.
+        # (PRAGMA data_version moves with the other processes' commits, total_changes with this one's writes.)
+        version = (self.client.store.data_version(), self.client.store.conn.total_changes)
+        if version != self.boards_version:
+            self.boards_version = version
+            self.incoming = incoming_rows(self.queries, self.deadlines)
+            self.outgoing = outgoing_rows(self.queries, self.deadlines)
         arrived = [r for r in self.incoming if self.seen is not None and r.statement_hash not in self.seen]
         if any(r.precedence in LOUD and r.open for r in arrived):
             self.bell()

@@ -480,8 +480,9 @@ def notice_state(levels: list[str], logged: bool) -> str:
 def status_report(q: Queries, deadlines: dict[str, int], now: datetime) -> dict[str, object]:
     outgoing, incoming = [], []
     overdue = 0
+    theirs, ours_all = q.answer_levels("peer"), q.answer_levels("ours")
     for row in q.notices("out"):
-        levels = [a.level or "" for a in q.answers_to(row.statement_hash)]
+        levels = theirs.get(row.statement_hash, [])
         due = deadline(row.precedence or "ROUTINE", row.created, deadlines)
         is_open = not any(level in FINAL_LEVELS for level in levels)
         late = is_open and now >= due
@@ -498,7 +499,7 @@ def status_report(q: Queries, deadlines: dict[str, int], now: datetime) -> dict[
                 }
             )
     for row in q.notices("in"):
-        ours = [a.level or "" for a in q.our_answers_to(row.statement_hash)]
+        ours = ours_all.get(row.statement_hash, [])
         due = deadline(row.precedence or "ROUTINE", row.created, deadlines)
         is_open = not any(level in FINAL_LEVELS for level in ours)
         late = is_open and now >= due

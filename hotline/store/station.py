@@ -587,8 +587,16 @@ class Queries:
         """The peer's acknowledgements (or heartbeat reply) of one of our statements, oldest first."""
         return _rows("in", self.conn.execute(_IN + " WHERE answers = ? ORDER BY seq", (statement_hash,)))
 
-    def our_answers_to(self, statement_hash: str) -> list[Row]:
-        return _rows("out", self.conn.execute(_OUT + " WHERE o.answers = ? ORDER BY o.seq", (statement_hash,)))
+    def answer_levels(self, whose: str) -> dict[str, list[str]]:
+        """Every answer's level ('' for a heartbeat reply) by the statement it answers, oldest first, in one query:
+        the peer's answers to our statements (``whose="peer"``) or ours to the peer's (``whose="ours"``)."""
+        table = {"peer": "inbox", "ours": "outbox"}[whose]
+        levels: dict[str, list[str]] = {}
+        for answers, level in self.conn.execute(
+            f"SELECT answers, level FROM {table} WHERE answers IS NOT NULL ORDER BY seq"  # noqa: S608 - a fixed name
+        ):
+            levels.setdefault(str(answers), []).append(str(level or ""))
+        return levels
 
     def sent(self, statement_hash: str) -> Row | None:
         rows = _rows("out", self.conn.execute(_OUT + " WHERE o.statement_hash = ?", (statement_hash,)))

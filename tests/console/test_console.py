@@ -155,6 +155,31 @@ async def test_the_outgoing_board_follows_a_notice_to_read_understood(line):
     b.terminate()
 
 
+async def test_the_boards_are_read_from_the_store_again_only_when_it_changed(line):
+    app = console_for(line)
+    b = line.spawn("listen", "b", "--json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000005", *NOTICE)
+        assert sent.returncode == 0, sent.stderr
+        await settle(pilot, lambda: app.outgoing and app.outgoing[0].state == "RECEIVED", "RECEIVED from B")
+        await pilot.pause(1.5)  # the witnessing of the last entries, then nothing more happens on the line
+        reads: list[str] = []
+        app.client.store.conn.set_trace_callback(lambda sql: reads.append(sql) if "kind = 'notice'" in sql else None)
+        try:
+            shown = cells(app, "outgoing")
+            await pilot.pause(3.5)  # three refreshes of the boards
+            assert reads == []
+            assert cells(app, "outgoing")[0][:4] == shown[0][:4]
+            # Another process writes (B's answer, taken in by A's console): the boards are read again.
+            acked = await asyncio.to_thread(line.hotline, "ack", "b", "TUR-2026-000005")
+            assert acked.returncode == 0, acked.stderr
+            await settle(pilot, lambda: app.outgoing[0].state == "READ_UNDERSTOOD", "READ_UNDERSTOOD from B")
+            assert reads
+        finally:
+            app.client.store.conn.set_trace_callback(None)
+    b.terminate()
+
+
 async def test_the_line_status_says_when_the_relay_is_gone(line):
     app = console_for(line)
     async with app.run_test(size=(80, 24)) as pilot:
