@@ -7,6 +7,11 @@ from .test_exchange import NOTICE, connected, listen
 
 
 def test_relay_killed_during_a_burst_of_500_loses_nothing_and_duplicates_nothing(line):
+    # Paced to 200 submissions a second, the burst lasts over two seconds whatever the machine's speed: the kill
+    # below lands in the middle of it.
+    line.kill_relay()
+    line.relay_config(submissions_per_second=200, submission_burst=50)
+    line.start_relay()
     first = listen(line)  # B publishes its epoch keys, then goes away while A sends
     first.terminate()
     sender = line.tool("bulk-send", str(line.path("a")), "500", "TUR-BURST", "120")
