@@ -14,6 +14,8 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
+from hotline.relay.server import write_port_file
+
 MAX_SIZE = 64 * 1024
 
 
@@ -32,9 +34,7 @@ async def _serve(port_file: Path) -> None:
 
     async with serve(handler, "127.0.0.1", 0, compression=None, max_size=MAX_SIZE) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        partial = port_file.with_name(port_file.name + ".partial")
-        partial.write_text(str(port))
-        partial.replace(port_file)  # atomically: the bench reads it as soon as it exists
+        write_port_file(port_file, port)
         await asyncio.get_running_loop().create_future()
 
 

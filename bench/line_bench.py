@@ -153,7 +153,7 @@ def bare_relay(directory: Path, count: int, payload: bytes) -> dict[str, float]:
     try:
         while not port_file.exists():
             time.sleep(0.02)
-        url = f"ws://127.0.0.1:{port_file.read_text()}/"
+        url = f"ws://127.0.0.1:{port_file.read_text().strip()}/"
         echo = subprocess.Popen([sys.executable, "-m", "bench.bare_relay", "echo", url], env=env)
         try:
             return asyncio.run(_bare(url, count, payload))

@@ -45,7 +45,7 @@ from hotline.store.keyfiles import load_identity
 from hotline.store.relay import RelayStore
 from hotline.store.sqlite import Writer
 
-__all__ = ["RelayServer", "run"]
+__all__ = ["RelayServer", "run", "write_port_file"]
 
 log = logging.getLogger("hotline.relay")
 
@@ -482,6 +482,13 @@ class RelayServer:
             raise self.failed
 
 
+def write_port_file(path: Path, port: int) -> None:
+    """Write the port listened on, atomically: whoever waits for the file must never read it half written."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{port}\n", encoding="ascii")
+    partial.replace(path)
+
+
 def run(directory: Path, passphrase: bytes | None, port_file: Path | None = None) -> None:
     """``hotline relay serve``: load the directory, then serve until told to stop."""
     handler = logging.StreamHandler(sys.stderr)
@@ -495,9 +502,6 @@ def run(directory: Path, passphrase: bytes | None, port_file: Path | None = None
 
     def ready(port: int) -> None:
         if port_file is not None:
-            # Atomically: whoever waits for the file must never read it half written.
-            partial = port_file.with_name(port_file.name + ".partial")
-            partial.write_text(f"{port}\n", encoding="ascii")
-            partial.replace(port_file)
+            write_port_file(port_file, port)
 
     asyncio.run(server.serve(ready))

@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,8 +125,6 @@ class StationClient:
         self._deferred: list[StationEvent] = []
         self._stored: list[StationEvent] = []
         self._flush_timer: asyncio.TimerHandle | None = None
-        # Faults found by an action that goes on after them (``_take``), recorded in its transaction.
-        self._faults: list[HotlineError] = []
         self.session: _Session | None = None
         self.authenticated = asyncio.Event()
         self.changed = asyncio.Event()
@@ -145,12 +143,13 @@ class StationClient:
 
     # --- transactions ---
 
-    def act(self, action: Callable[[Station], T], lazy: bool = False) -> T:
+    def act(self, action: Callable[[Station], T], lazy: bool = False, faults: Sequence[HotlineError] = ()) -> T:
         """Run ``action`` on the state machine inside one store transaction, then send what it queued.
 
         A fault the station detects is recorded as an incident and raised after
         the commit, so that what was verified before it (a newer checkpoint, the
-        confirmation of a duplicate) is kept and sent.
+        confirmation of a duplicate) is kept and sent. ``faults``: those an action found and went on
+        after (``_take``), filled in by it, recorded as incidents in the same transaction.
 
         ``lazy``: for what promises nothing to anyone (the relay's ``accepted``, which the
         relay answers again to a resubmission): if no other process has written since our
@@ -161,13 +160,12 @@ class StationClient:
         """
         station = self.station
         store = self.store
-        self._faults.clear()
         failure: HotlineError | None = None
         try:
             if lazy and self._version is not None and store.data_version() == self._version:
                 result, failure = self._run(action)
                 events = station.events()
-                if failure is None and not self._faults:
+                if failure is None and not faults:
                     self._deferred.extend(events)
                     failpoints.reached("station:accepted-held")
                     self._send(station.data_to_send())
@@ -175,7 +173,7 @@ class StationClient:
                         self._flush_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self.flush)
                     return result
                 with store.transaction():  # a fault is recorded at once, with what came before it
-                    self._store(events, failure)
+                    self._store(events, [*faults, *([failure] if failure else [])])
             else:
                 with store.transaction():
                     self._apply_deferred()
@@ -189,7 +187,7 @@ class StationClient:
                         self._version = version
                     result, failure = self._run(action)
                     events = station.events()
-                    self._store(events, failure)
+                    self._store(events, [*faults, *([failure] if failure else [])])
         except BaseException:
             # Rolled back: what the state machine holds in memory is no longer what is stored.
             # (Deferred events rolled back with it: read back, their messages are submitted again.)
@@ -222,11 +220,10 @@ class StationClient:
         except RemoteProtocolError as e:
             return None, e  # type: ignore[return-value]
 
-    def _store(self, events: list[StationEvent], failure: HotlineError | None) -> None:
+    def _store(self, events: list[StationEvent], faults: list[HotlineError]) -> None:
         """Inside the transaction: what was deferred, the faults found, then the events."""
         store = self.store
         self._apply_deferred()
-        faults = [*self._faults, *([failure] if failure is not None else [])]
         for e in faults:
             if not isinstance(e, DuplicateMessage):
                 store.incident(e.code, str(e), b"\n".join(getattr(e, "evidence", ())) or None)
@@ -419,13 +416,12 @@ class StationClient:
                     station.receive_frame(frame, at)
                 except RemoteProtocolError as e:
                     failures.append(e)
-                    self._faults.append(e)
             if not more:
                 station.answer_owed(at, OWED_AT_ONCE)
             return []
 
         # The relay's answers to our submissions alone promise nothing: they need no fsync of their own.
-        self.act(receive, lazy=all(frame.startswith(b'{"type":"accepted"') for frame in batch))
+        self.act(receive, lazy=all(frame.startswith(b'{"type":"accepted"') for frame in batch), faults=failures)
         if any(isinstance(e, ReorderedMessage) for e in failures) and self.session is not None:
             # The relay delivered out of its own order: a new connection makes it deliver from the head of
             # the queue again, in order.

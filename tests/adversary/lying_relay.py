@@ -75,7 +75,7 @@ from hotline.protocol.frames import (
 )
 from hotline.protocol.keys import IdentityKey
 from hotline.protocol.relay import Appended, Connection, Dequeued, Relay, RelayEvent, log_origin
-from hotline.relay.server import JsonFormatter, RelayServer, _Link
+from hotline.relay.server import JsonFormatter, RelayServer, _Link, write_port_file
 from hotline.relay.setup import RelayConfig, load_config
 from hotline.store.keyfiles import load_identity
 
@@ -578,9 +578,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def ready(port: int) -> None:
         if args.port_file is not None:
-            partial = args.port_file.with_name(args.port_file.name + ".partial")
-            partial.write_text(f"{port}\n", encoding="ascii")
-            partial.replace(args.port_file)  # atomically: the tests read it as soon as it exists
+            write_port_file(args.port_file, port)
 
     asyncio.run(server.serve(ready))
     return 0

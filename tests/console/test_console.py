@@ -66,6 +66,15 @@ def cells(app: Console, table: str) -> list[list[str]]:
     return [[str(c).strip() for c in widget.get_row_at(i)] for i in range(widget.row_count)]
 
 
+async def sent_beside_and_received(line: Line, pilot: Any, app: Console, ref: str, count: int = 1) -> None:
+    """A one-shot send of A beside the console; wait until the console shows B's RECEIVED on top."""
+    sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", ref, *NOTICE)
+    assert sent.returncode == 0, sent.stderr
+    await settle(
+        pilot, lambda: len(app.outgoing) == count and app.outgoing[0].state == "RECEIVED", f"RECEIVED of {ref} from B"
+    )
+
+
 def shown_by_listener(line: Line, listener: Any, kind: str) -> list[dict[str, Any]]:
     return [row for row in map(json.loads, listener.lines()) if row.get("kind") == kind]
 
@@ -124,10 +133,7 @@ async def test_the_outgoing_board_follows_a_notice_to_read_understood(line):
     app = console_for(line)
     b = line.spawn("listen", "b", "--json")
     async with app.run_test(size=(100, 30)) as pilot:
-        # A one-shot send of the same station, beside the console.
-        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000003", *NOTICE)
-        assert sent.returncode == 0, sent.stderr
-        await settle(pilot, lambda: app.outgoing and app.outgoing[0].state == "RECEIVED", "RECEIVED from B")
+        await sent_beside_and_received(line, pilot, app, "TUR-2026-000003")
         [row] = cells(app, "outgoing")
         assert row[:2] == ["FLASH", "TUR-2026-000003"]
         acked = await asyncio.to_thread(line.hotline, "ack", "b", "TUR-2026-000003")
@@ -135,9 +141,7 @@ async def test_the_outgoing_board_follows_a_notice_to_read_understood(line):
         await settle(pilot, lambda: app.outgoing[0].state == "READ_UNDERSTOOD", "READ_UNDERSTOOD from B")
         assert cells(app, "outgoing")[0][3] == "READ_UNDERSTOOD"
         # A second notice, answered CONFLICT with a reason: A's officer opens it and reads the reason.
-        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000004", *NOTICE)
-        assert sent.returncode == 0, sent.stderr
-        await settle(pilot, lambda: len(app.outgoing) == 2 and app.outgoing[0].state == "RECEIVED", "RECEIVED")
+        await sent_beside_and_received(line, pilot, app, "TUR-2026-000004", count=2)
         why = "Our patrol is on the M4 until 16:00Z."
         conflict = await asyncio.to_thread(
             line.hotline, "ack", "b", "TUR-2026-000004", "--level", "conflict", "--comment", why
@@ -159,9 +163,7 @@ async def test_the_boards_are_read_from_the_store_again_only_when_it_changed(lin
     app = console_for(line)
     b = line.spawn("listen", "b", "--json")
     async with app.run_test(size=(100, 30)) as pilot:
-        sent = await asyncio.to_thread(line.hotline, "send", "a", "--ref", "TUR-2026-000005", *NOTICE)
-        assert sent.returncode == 0, sent.stderr
-        await settle(pilot, lambda: app.outgoing and app.outgoing[0].state == "RECEIVED", "RECEIVED from B")
+        await sent_beside_and_received(line, pilot, app, "TUR-2026-000005")
         await pilot.pause(1.5)  # the witnessing of the last entries, then nothing more happens on the line
         reads: list[str] = []
         app.client.store.conn.set_trace_callback(lambda sql: reads.append(sql) if "kind = 'notice'" in sql else None)
