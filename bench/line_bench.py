@@ -14,7 +14,8 @@ Two baselines in the same run:
 
 Every durability promise stays on: WAL with synchronous=FULL everywhere.
 
-``python -m bench.line_bench throughput [N]`` runs the throughput part alone and prints its CPU per notice.
+``python -m bench.line_bench throughput [N]`` runs the throughput part alone and prints its CPU per notice;
+``python -m bench.line_bench roundtrip [N]`` the round trips alone, with the CPU each process spent on one.
 """
 
 from __future__ import annotations
@@ -427,9 +428,45 @@ def throughput_only(count: int) -> dict[str, float]:
     return {"throughput": ours["throughput"], "cpu_ms": ours["cpu"] * 1000}
 
 
+def round_trip_only(count: int) -> dict[str, float]:
+    """The round trips alone (one in flight), with the CPU each process spent per round trip and the
+    floor timed just before and after: to compare two versions of the code, run this in a checkout of
+    each, alternately, several times, like ``throughput``."""
+    with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
+        root = Path(tmp)
+        before = floor(root)
+        local = start_local_line(root)
+        listener = _listener(root)
+        try:
+            ours = asyncio.run(_round_trips(root, count, {"relay": local.relay.pid, "b": listener.pid}))
+        finally:
+            listener.terminate()
+            listener.wait()
+            local.stop()
+        after = floor(root)
+    return {**ours, "floor_ms": statistics.mean([before["sequential"], after["sequential"]]) * 1000}
+
+
+async def _round_trips(root: Path, count: int, pids: dict[str, int]) -> dict[str, float]:
+    sender = Sender(root)
+    processes = {"a": os.getpid(), **pids}
+    async with sender.running():
+        cpu = {name: _cpu_seconds([pid]) for name, pid in processes.items()}
+        latencies = [await sender.round_trip(100 + i) for i in range(count)]
+        cpu = {name: _cpu_seconds([pid]) - cpu[name] for name, pid in processes.items()}
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        **{f"cpu_{name}_ms": seconds / count * 1000 for name, seconds in cpu.items()},
+        "cpu_ms": sum(cpu.values()) / count * 1000,
+    }
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["throughput"]:
         print(throughput_only(int(sys.argv[2]) if len(sys.argv) > 2 else NOTICES))
+    elif sys.argv[1:2] == ["roundtrip"]:
+        print(round_trip_only(int(sys.argv[2]) if len(sys.argv) > 2 else NOTICES))
     else:
         for row in run():
             print(row)

@@ -8,6 +8,10 @@ no handler run. Unset (always, outside tests), a failpoint costs one lookup.
     station:after-receive   a delivery is stored (and its RECEIVED sealed), nothing sent yet
     station:accepted-held   the relay's ``accepted`` is taken in memory, its storing deferred
     relay:after-commit      a group of submissions is on disk, no one answered yet
+
+A test of a full disk sets ``HOTLINE_STORE_MAX_PAGES``: every database the process
+opens is capped at that many pages (SQLite's ``max_page_count``), and a write past
+it fails as on a full disk, with ``SQLITE_FULL``.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["reached"]
+__all__ = ["reached", "store_max_pages"]
 
 _ARMED = os.environ.get("HOTLINE_FAILPOINT")
+_MAX_PAGES = os.environ.get("HOTLINE_STORE_MAX_PAGES")
 
 
 def reached(name: str) -> None:
     if name == _ARMED:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def store_max_pages() -> int | None:
+    return int(_MAX_PAGES) if _MAX_PAGES else None

@@ -19,7 +19,7 @@ import typer
 
 from hotline.cli.common import app, passphrase_for, reports_errors
 from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text, parse_time
-from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, TimedOut
+from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, StoreError, TimedOut
 from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, FreeText, Notice, Polygon, Readback
 from hotline.protocol.station import KEY_HORIZON, deadline
 from hotline.station.client import StationClient
@@ -362,6 +362,7 @@ async def _listen(client: StationClient, json_output: bool, history: bool) -> No
     incident_cursor = queries.last_incident()
     runner = asyncio.create_task(client.run(stop))
     peer = client.peer.name
+    store_error: BaseException | None = None
     typer.echo(f"listening as {client.settings.name} for {peer} via {client.settings.relay.url}", err=True)
     while not stop.is_set():
         for row in queries.received_since(cursor):
@@ -372,6 +373,12 @@ async def _listen(client: StationClient, json_output: bool, history: bool) -> No
             incident_cursor = number
             data = {"incident": code, "at": format_time(at), "message": message}
             emit(data, json_output, f"{at:%H:%M:%SZ}  INCIDENT {code}: {message}")
+        if isinstance(client.last_error, StoreError) and client.last_error is not store_error:
+            # Our own disk refused a write: no incident can be stored either, so it is told here.
+            store_error = client.last_error
+            at = datetime.now(UTC)
+            data = {"incident": store_error.code, "at": format_time(at), "message": str(store_error)}
+            emit(data, json_output, f"{at:%H:%M:%SZ}  INCIDENT {store_error.code}: {store_error}; trying again")
         sys.stdout.flush()
         client.changed.clear()
         with contextlib.suppress(TimeoutError):

@@ -37,9 +37,10 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     ├── KeyFileError                  a key file cannot be used
     │   ├── InsecureKeyFile           readable by group or others
     │   └── WrongPassphrase
-    └── LineError                     the line is not working (the I/O layer's verdict)
-        ├── RelayUnreachable          no authenticated connection to the relay
-        └── TimedOut                  no answer within the time allowed
+    ├── LineError                     the line is not working (the I/O layer's verdict)
+    │   ├── RelayUnreachable          no authenticated connection to the relay
+    │   └── TimedOut                  no answer within the time allowed
+    └── StoreError                    our own database cannot be written (disk full, read-only, damaged)
 
 Each class has a ``code``: the short name the relay sends when it refuses
 something, and the label its metrics count refusals by.
@@ -76,6 +77,7 @@ __all__ = [
     "SequenceError",
     "SplitView",
     "StateError",
+    "StoreError",
     "TimedOut",
     "UnknownEpochKey",
     "UnknownKey",
@@ -310,6 +312,15 @@ class TimedOut(LineError):
     """What was waited for did not come within the time allowed."""
 
     code = "timeout"
+
+
+class StoreError(HotlineError):
+    """Our own database refused a write: the disk is full, read-only or failing, or the file is damaged.
+
+    What the write was part of did not happen: nothing of it was stored, sent or answered.
+    """
+
+    code = "store"
 
 
 def _codes() -> dict[str, type[HotlineError]]:

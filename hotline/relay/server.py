@@ -349,17 +349,21 @@ class RelayServer:
             self._commit(batch)
 
     def _commit(self, batch: list[RelayEvent]) -> None:
+        if self.failed is not None:
+            return  # stopping: nothing more is stored or answered
         size = self.relay.size
         self.writer.submit(lambda c: RelayStore.apply(c, batch), lambda _, error: self._committed(error, size, batch))
 
     def _committed(self, error: BaseException | None, size: int, events: list[RelayEvent]) -> None:
         if error is not None:
             # The disk refused a write: nothing more can be promised. Stop, so that a restart
-            # resumes from what is committed, rather than answering from memory.
-            self.failed = error
-            log.critical("the store failed to commit: stopping", exc_info=self.failed)
-            if self.server is not None:
-                self.server.close()
+            # resumes from what is committed, rather than answering from memory. (The writer fails
+            # every later job too: nothing built on the lost entries reaches the disk.)
+            if self.failed is None:
+                self.failed = error
+                log.critical("the store refused a write: stopping", extra={"error": str(error)})
+                if self.server is not None:
+                    self.server.close()
             return
         if any(isinstance(e, Appended) for e in events):
             failpoints.reached("relay:after-commit")

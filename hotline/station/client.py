@@ -34,6 +34,7 @@ from hotline.protocol.exceptions import (
     Refused,
     RemoteProtocolError,
     ReorderedMessage,
+    StoreError,
 )
 from hotline.protocol.frames import MAX_FRAME
 from hotline.protocol.keys import EpochKeyPair, IdentityKey, epoch_windows, erasable
@@ -89,6 +90,11 @@ class _Session:
                     await self.ws.send(frame.decode("utf-8"))
             except ConnectionClosed:
                 return
+
+
+async def _put_when_set(event: asyncio.Event, queue: asyncio.Queue[bytes | BaseException | None]) -> None:
+    await event.wait()
+    queue.put_nowait(None)
 
 
 class StationClient:
@@ -328,6 +334,12 @@ class StationClient:
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as e:
                 self.last_error = e
                 log.info("relay connection lost", extra={"error": str(e)})
+            except StoreError as e:
+                # Our own disk refused a write: what came in was not stored, so not confirmed, and the relay
+                # keeps it. Reconnecting at once would not free the disk: back off, and say so.
+                self.last_error = e
+                log.error("the station's store refused a write", extra={"error": str(e)})  # noqa: TRY400 - it says all
+                self._session_authenticated = False
             except Exception as e:
                 # Whatever went wrong, a station must come back: log it, record it, reconnect.
                 self.last_error = e
@@ -362,33 +374,37 @@ class StationClient:
         session = _Session(ws)
         self.session = session
         self.station.connection_made()
-        frames: asyncio.Queue[bytes] = asyncio.Queue()
+        # Frames in the order they arrived, then how the session ends: None when told to stop or when
+        # the relay closed the connection, the exception when reading failed. One queue, so that
+        # waiting for the next frame costs no more than a get (not a wait on three futures per frame).
+        frames: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         session.tasks = [
             asyncio.create_task(self._read(ws, frames)),
             asyncio.create_task(self._periodic()),
             asyncio.create_task(session.write()),
+            asyncio.create_task(_put_when_set(stop, frames)),
         ]
-        stopper = asyncio.create_task(stop.wait())
         try:
-            while True:
-                getter = asyncio.ensure_future(frames.get())
-                done, _ = await asyncio.wait({getter, stopper, session.tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    if session.tasks[0] in done:
-                        session.tasks[0].result()  # re-raise how the connection ended
+            while not stop.is_set():
+                item = await frames.get()
+                batch: list[bytes] = []
+                while isinstance(item, bytes):
+                    batch.append(item)
+                    if len(batch) == BATCH or frames.empty():
+                        break
+                    item = frames.get_nowait()
+                if batch:
+                    self._take(batch, more=not frames.empty() or self.station.backlog > 0)
+                if not isinstance(item, bytes):  # the end
+                    if item is not None:
+                        raise item  # how the connection ended
                     return
-                batch = [getter.result()]
-                while not frames.empty() and len(batch) < BATCH:
-                    batch.append(frames.get_nowait())
-                self._take(batch, more=not frames.empty() or self.station.backlog > 0)
                 if frames.empty() and self.station.backlog == 0 and self.station.pending_acks:
                     # Let what has arrived meanwhile in first, then answer the rest.
                     await asyncio.sleep(0)
                     if frames.empty():
                         self.act(lambda s: s.answer_owed(now(), OWED_AT_ONCE))
         finally:
-            stopper.cancel()
             for task in session.tasks:
                 task.cancel()
             self.session = None
@@ -397,9 +413,14 @@ class StationClient:
             self.station.connection_lost()
             await ws.close()
 
-    async def _read(self, ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
-        async for message in ws:
-            frames.put_nowait(message.encode("utf-8") if isinstance(message, str) else message)
+    async def _read(self, ws: ClientConnection, frames: asyncio.Queue[bytes | BaseException | None]) -> None:
+        try:
+            async for message in ws:
+                frames.put_nowait(message.encode("utf-8") if isinstance(message, str) else message)
+        except Exception as e:  # handed to the session, which raises it
+            frames.put_nowait(e)
+        else:
+            frames.put_nowait(None)
 
     def _take(self, batch: list[bytes], more: bool) -> None:
         """Frames that arrived together, in one transaction; a fault in one does not stop the others.
@@ -443,10 +464,14 @@ class StationClient:
         keys_at = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(RESUBMIT_EVERY)
-            self.act(lambda s: s.resubmit(now(), RESUBMIT_AFTER))
-            if asyncio.get_running_loop().time() - keys_at > KEYS_EVERY:
-                keys_at = asyncio.get_running_loop().time()
-                self.maintain_keys(now())
+            try:
+                self.act(lambda s: s.resubmit(now(), RESUBMIT_AFTER))
+                if asyncio.get_running_loop().time() - keys_at > KEYS_EVERY:
+                    keys_at = asyncio.get_running_loop().time()
+                    self.maintain_keys(now())
+            except StoreError as e:  # tried again at the next turn
+                self.last_error = e
+                log.error("the station's store refused a write", extra={"error": str(e)})  # noqa: TRY400 - it says all
 
     def close(self) -> None:
         self.flush()

@@ -12,6 +12,7 @@ fsync (group commit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -21,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-__all__ = ["Migration", "Writer", "connect", "migrate"]
+from hotline import failpoints
+from hotline.protocol.exceptions import StoreError
+
+__all__ = ["Migration", "Writer", "connect", "migrate", "store_error"]
 
 Migration = str
 
@@ -39,7 +43,28 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    pages = failpoints.store_max_pages()
+    if pages is not None:
+        conn.execute(f"PRAGMA max_page_count={pages}")
     return conn
+
+
+def store_error(error: sqlite3.Error, path: Path) -> StoreError:
+    """SQLite's refusal of a write, as a ``StoreError`` that says what to do next."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        what = "the disk is full: free space on it"
+    elif name.startswith("SQLITE_READONLY"):
+        what = "the database cannot be written (read-only file, directory or disk): check its permissions"
+    elif name.startswith("SQLITE_IOERR"):
+        what = "the disk reported an I/O error: check the disk"
+    elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        what = "the database file is damaged: restore it from a backup (docs/operations.md)"
+    elif name == "SQLITE_BUSY":
+        what = f"another process held the database for over {BUSY_TIMEOUT_MS // 1000} s: find it"
+    else:
+        what = str(error)
+    return StoreError(f"{path}: {what}, then try again; nothing of this was stored ({name or type(error).__name__})")
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], what: str) -> int:
@@ -103,11 +128,19 @@ class Stats:
 
 
 class Writer:
-    """One thread that performs every write to one database, many writes to a transaction."""
+    """One thread that performs every write to one database, many writes to a transaction.
+
+    It fails closed: once a transaction has failed, every later job fails with the same
+    error, untried. The caller's state has moved past what is on disk (a relay has logged in
+    memory the entries that did not commit), and a later transaction built on that state
+    would store, say, entry n + 1 without entry n.
+    """
 
     def __init__(self, path: Path, max_batch: int = 512) -> None:
+        self.path = path
         self.conn = connect(path)
         self.max_batch = max_batch
+        self.failed: StoreError | None = None
         self.stats = Stats()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True)
@@ -148,8 +181,18 @@ class Writer:
             self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
+        if self.failed is None:  # else fail closed: every job gets the first failure, untried
+            self._transaction(batch)
+        answers: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            job.error = self.failed
+            answers.setdefault(job.loop, []).append(job)
+        for loop, jobs in answers.items():
+            # One wake-up of the loop per transaction: its jobs are answered together, in order.
+            loop.call_soon_threadsafe(_answer, jobs)
+
+    def _transaction(self, batch: list[_Job]) -> None:
         conn = self.conn
-        error: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
@@ -161,16 +204,21 @@ class Writer:
             self.stats.transactions += 1
             self.stats.jobs += len(batch)
         except BaseException as e:
-            error = e
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        answers: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            job.error = error
-            answers.setdefault(job.loop, []).append(job)
-        for loop, jobs in answers.items():
-            # One wake-up of the loop per transaction: its jobs are answered together, in order.
-            loop.call_soon_threadsafe(_answer, jobs)
+                with contextlib.suppress(sqlite3.Error):  # what failed is what is reported
+                    conn.execute("ROLLBACK")
+            self.failed = _as_store_error(e, self.path)
+
+
+def _as_store_error(error: BaseException, path: Path) -> StoreError:
+    if isinstance(error, StoreError):
+        return error
+    if isinstance(error, sqlite3.Error):
+        failure = store_error(error, path)
+    else:
+        failure = StoreError(f"{path}: a transaction failed ({type(error).__name__}: {error}); nothing of it stored")
+    failure.__cause__ = error
+    return failure
 
 
 def _answer(jobs: list[_Job]) -> None:

@@ -15,6 +15,7 @@ evidence, and append-only (triggers refuse UPDATE and DELETE).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -54,7 +55,7 @@ from hotline.protocol.station import (
     WitnessCosigned,
     deadline,
 )
-from hotline.store.sqlite import connect, migrate
+from hotline.store.sqlite import connect, migrate, store_error
 
 __all__ = ["Queries", "Row", "StationStore", "format_time", "parse_time"]
 
@@ -260,15 +261,24 @@ class StationStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE``: the station's write lock, shared by all its processes."""
+        """``BEGIN IMMEDIATE``: the station's write lock, shared by all its processes.
+
+        A write SQLite refuses (a full disk, say) rolls the whole transaction back and
+        raises ``StoreError``; the connection is ready for the next one.
+        """
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL, SQLITE_IOERR)
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise store_error(e, self.path) from e
 
     def data_version(self) -> int:
         """Changes whenever another connection (another process) commits to this database."""
