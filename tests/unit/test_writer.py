@@ -139,4 +139,5 @@ def test_each_kind_of_refusal_says_what_to_do(tmp_path):
     for name, words in advice.items():
         message = str(store_error(refusal(name), path))
         assert words in message, (name, message)
-        assert message.startswith(f"{path}: ") and message.endswith(f"({name})")
+        assert message.startswith(f"{path}: ")
+        assert message.endswith(f"({name})")
