@@ -724,7 +724,7 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
     reply = await client.wait_for(check, remaining)
     if reply is None:
         message = f"no heartbeat reply from {peer} within {timeout:g}s"
-        with client.store.transaction():
+        with contextlib.suppress(StoreError), client.store.transaction():  # a full disk: said by the check alone
             client.store.incident("heartbeat", message)
         return CRITICAL, f"HOTLINE CRITICAL - {message} | rtt={timeout:g}s{perf}"
     forked = _split_views(client)

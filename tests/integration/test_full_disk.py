@@ -120,3 +120,15 @@ def test_a_station_whose_disk_fills_takes_nothing_in_and_gets_it_all_once_room_i
     wait_until(lambda: query(line.db("relay"), "SELECT COUNT(*) FROM queue WHERE recipient = ?", b_key)[0][0] == 0,
                30, "B's queue to drain")  # fmt: skip
     listener.terminate()
+
+
+def test_the_heartbeat_of_a_station_whose_disk_is_full_is_critical_and_says_why(line):
+    listener = listen(line)
+    ok = line.hotline("heartbeat", "a", "--timeout", "20")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    pages = compact(line.db("a"))
+    check = line.hotline("heartbeat", "a", "--timeout", "5", env={"HOTLINE_STORE_MAX_PAGES": str(pages)})
+    assert check.returncode == 2, check.stdout + check.stderr
+    [said] = check.stdout.splitlines()
+    assert said.startswith(f"HOTLINE CRITICAL - {Path('a') / 'station.db'}: {FULL}"), said
+    listener.terminate()
