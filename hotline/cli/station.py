@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Final, TypeVar
 
 import msgspec
 import typer
 
 from hotline.cli.common import app, passphrase_for, reports_errors
 from hotline.cli.notices import NoticeFields, body_from_file, build_notice, free_text, parse_time
+from hotline.protocol.envelope import DEFAULT_MAX_SKEW
 from hotline.protocol.exceptions import HotlineError, NoEpochKey, Refused, RelayUnreachable, StoreError, TimedOut
 from hotline.protocol.messages import Ack, AckLevel, Body, Circle, Corridor, FreeText, Notice, Polygon, Readback
 from hotline.protocol.station import KEY_HORIZON, deadline
@@ -655,6 +656,10 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
 STATES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
+# A station clock this far from the relay's is a warning: at DEFAULT_MAX_SKEW from the peer's, the peer refuses
+# what it sends as dated in the future (or it refuses the peer's).
+CLOCK_WARNING: Final = timedelta(minutes=1)
+
 
 @app.command()
 def heartbeat(
@@ -722,8 +727,9 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
         return answers[0] if answers else None
 
     reply = await client.wait_for(check, remaining)
+    clock = _clock_note(client)
     if reply is None:
-        message = f"no heartbeat reply from {peer} within {timeout:g}s"
+        message = f"no heartbeat reply from {peer} within {timeout:g}s{clock}"
         with contextlib.suppress(StoreError), client.store.transaction():  # a full disk: said by the check alone
             client.store.incident("heartbeat", message)
         return CRITICAL, f"HOTLINE CRITICAL - {message} | rtt={timeout:g}s{perf}"
@@ -734,13 +740,27 @@ async def _one_heartbeat(client: StationClient, timeout: float, warn: float, cri
     assert sent is not None
     rtt = max(0.0, (reply.at - sent.created).total_seconds())
     code = OK if rtt < warn else WARNING if rtt < crit else CRITICAL
-    note = ""
+    note = clock
+    if clock and code == OK:
+        code = WARNING
     horizon = max((k.not_after for k in client.station.peer_keys.values()), default=None)
     if code == OK and (horizon is None or horizon < datetime.now(UTC) + KEY_HORIZON):
         # The peer publishes two days of keys ahead: holding less than an hour means they are withheld.
         code = WARNING
-        note = f"; the relay has handed on no epoch key of {peer} beyond {horizon:%H:%MZ}" if horizon else ""
+        note += f"; the relay has handed on no epoch key of {peer} beyond {horizon:%H:%MZ}" if horizon else ""
     return code, f"HOTLINE {STATES[code]} - heartbeat answered by {peer} in {rtt:.3f}s{note} | rtt={rtt:.3f}s{perf}"
+
+
+def _clock_note(client: StationClient) -> str:
+    """What to say of this station's clock, measured against the relay's when it authenticated: '' if near."""
+    offset = Queries(client.store.conn).line()["clock_offset"]
+    if not isinstance(offset, float) or abs(offset) <= CLOCK_WARNING.total_seconds():
+        return ""
+    direction = "ahead of" if offset < 0 else "behind"
+    return (
+        f"; this station's clock is {abs(offset):.0f}s {direction} the relay's: check its time source "
+        f"(statements dated over {DEFAULT_MAX_SKEW.total_seconds() / 60:g} min ahead are refused)"
+    )
 
 
 def _split_views(client: StationClient) -> str | None:

@@ -303,5 +303,9 @@ def open_envelope(
             f"{pair.not_before:%Y-%m-%dT%H:%M:%SZ} to {pair.not_after:%Y-%m-%dT%H:%M:%SZ}"
         )
     if statement.created - now > max_skew:
-        raise ClockSkew(f"the statement is dated {statement.created - now} in the future: check both stations' clocks")
+        ahead = (statement.created - now).total_seconds()
+        raise ClockSkew(
+            f"the statement is dated {ahead:.0f}s in the future (at most {max_skew.total_seconds():.0f}s allowed): "
+            "check both stations' clocks"
+        )
     return Opened(statement, statement_bytes, statement_hash, signed_bytes, header, checked.leaf_input)

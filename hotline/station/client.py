@@ -20,7 +20,7 @@ import random
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -64,7 +64,7 @@ LAZY_SECONDS: Final = 0.05
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return failpoints.now()
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import Final
 
 import msgspec
 
+from hotline import failpoints
 from hotline.protocol.checkpoint import Checkpoint, parse_note
 from hotline.protocol.envelope import Envelope, Header, Sealed, Statement
 from hotline.protocol.keys import (
@@ -353,7 +354,7 @@ class StationStore:
     def apply(self, events: Iterable[StationEvent], deadlines: dict[str, int]) -> None:
         """Write the station's events inside the current transaction."""
         conn = self.conn
-        now = format_time(datetime.now(UTC))
+        now = format_time(failpoints.now())
         for event in events:
             if isinstance(event, MessageSent):
                 s = event.sealed
@@ -466,7 +467,7 @@ class StationStore:
     def incident(self, code: str, message: str, evidence: bytes | None = None) -> None:
         self.conn.execute(
             "INSERT INTO incidents (at, code, message, evidence) VALUES (?, ?, ?, ?)",
-            (format_time(datetime.now(UTC)), code, message[:2000], evidence),
+            (format_time(failpoints.now()), code, message[:2000], evidence),
         )
 
     # --- epoch keys ---
@@ -497,7 +498,7 @@ class StationStore:
         return cursor.rowcount == 1
 
     def erase_epoch_keys(self, key_ids: Iterable[str]) -> int:
-        now = format_time(datetime.now(UTC))
+        now = format_time(failpoints.now())
         count = 0
         for key_id in key_ids:
             count += self.conn.execute(
