@@ -31,6 +31,7 @@ relay, a file or a bundle handed to us) are kept apart from our own::
     │   │   ├── DroppedMessage        the sender's chain shows a missing message
     │   │   └── ChainBroken           the hash chain does not link
     │   ├── SplitView                 the relay showed two inconsistent histories
+    │   ├── UnprovenCheckpoint        the relay did not prove two checkpoints one history in time
     │   ├── AuthenticationFailed      the challenge was not answered correctly
     │   ├── OutOfOrder                submitted ahead of the sender's previous statement
     │   └── Refused                   the relay refused what we sent
@@ -81,6 +82,7 @@ __all__ = [
     "TimedOut",
     "UnknownEpochKey",
     "UnknownKey",
+    "UnprovenCheckpoint",
     "VerificationError",
     "WrongPassphrase",
     "WrongRecipient",
@@ -246,6 +248,20 @@ class SplitView(RemoteProtocolError):
     """
 
     code = "split-view"
+
+    def __init__(self, message: str, evidence: tuple[bytes, ...] = ()) -> None:
+        super().__init__(message)
+        self.evidence = evidence
+
+
+class UnprovenCheckpoint(RemoteProtocolError):
+    """The relay was asked to prove that a checkpoint from elsewhere and ours are one history, and did not in time.
+
+    Not proof of a fork (a relay may be slow or broken), but what a relay hiding one
+    would do. ``evidence`` holds the two signed checkpoints.
+    """
+
+    code = "unproven"
 
     def __init__(self, message: str, evidence: tuple[bytes, ...] = ()) -> None:
         super().__init__(message)

@@ -53,6 +53,7 @@ from hotline.protocol.exceptions import (
     ReplayedMessage,
     SplitView,
     UnknownKey,
+    UnprovenCheckpoint,
     VerificationError,
     WrongRecipient,
     error_for_code,
@@ -131,6 +132,10 @@ TRANSIENT: Final = frozenset({"out-of-order"})
 SEEN: Final = 256
 # How far ahead the peer's epoch keys must reach, at least, for the line to be healthy.
 KEY_HORIZON: Final = timedelta(hours=1)
+# How long the relay has to prove that a checkpoint from elsewhere and ours are one history (``check_proofs``).
+PROOF_PATIENCE: Final = timedelta(seconds=30)
+# Checkpoints waiting for a proof whose waiting time is kept (across connections).
+UNPROVEN_KEPT: Final = 64
 # Checkpoint notes whose relay signature was verified (by their exact bytes).
 VERIFIED: Final = 64
 
@@ -310,6 +315,8 @@ class _Comparison:
     logged: bool
     ours: notes.Checkpoint
     our_note: bytes
+    # When ``check_proofs`` first saw it waiting on this connection.
+    seen_at: datetime | None = None
 
 
 class Station:
@@ -351,6 +358,11 @@ class Station:
         self._short_keys_reported = False
         # Newer checkpoints of other processes, to compare with this connection's once it is welcomed.
         self._compare_later: list[bytes] = []
+        # How long each checkpoint from elsewhere waited for the relay's proof on earlier connections (time
+        # connected only: an outage is not the relay's silence), the last check, and those already reported.
+        self._waited: dict[bytes, timedelta] = {}
+        self._checked_at: datetime | None = None
+        self._reported_unproven: dict[bytes, None] = {}
         self._verified: dict[bytes, notes.Checkpoint] = {}
         self._seen: dict[int, tuple[bytes, bytes]] = {}
         self._comparisons: dict[tuple[int, int], _Comparison] = {}
@@ -401,7 +413,12 @@ class Station:
     def connection_lost(self) -> None:
         self.connected = False
         self.authenticated = False
-        self._compare_later.clear()
+        # What the relay has not proven yet is asked again on the next connection, and the time it waited on
+        # this one is kept: cutting the connection when asked does not make a relay's silence unseen.
+        for c in self._comparisons.values():
+            if c.seen_at is not None and self._checked_at is not None and self._checked_at > c.seen_at:
+                self._waited[c.note] = self._waited.get(c.note, timedelta()) + (self._checked_at - c.seen_at)
+        self._compare_later = [c.note for c in self._comparisons.values()]
         self.backlog = 0
         self.in_flight.clear()
         self._comparisons.clear()
@@ -499,6 +516,39 @@ class Station:
             del self.in_flight[message_id]
         self._submit_waiting(now)
         return len(stale)
+
+    def check_proofs(self, now: datetime, patience: timedelta = PROOF_PATIENCE) -> int:
+        """Report, once each, the comparisons the relay has left unproven for longer than ``patience``.
+
+        Called now and then by the I/O layer while connected: a relay that forked the log can
+        answer a ``prove`` with nothing, and silence must not pass for agreement. The time a
+        comparison waits adds up over connections (measured from the first check that saw it on
+        each). Each becomes an ``Anomaly`` (``UnprovenCheckpoint``); returns how many were reported.
+        """
+        self._checked_at = now
+        reported = 0
+        for comparison in self._comparisons.values():
+            note = comparison.note
+            if comparison.seen_at is None:
+                comparison.seen_at = now
+            waited = self._waited.get(note, timedelta()) + (now - comparison.seen_at)
+            if waited <= patience or note in self._reported_unproven:
+                continue
+            self._reported_unproven[note] = None
+            source = "cosigned by both stations" if comparison.logged else "gossiped by the peer"
+            error = UnprovenCheckpoint(
+                f"the relay has not proven in {waited.total_seconds():.0f}s that the checkpoint of "
+                f"{comparison.checkpoint.size} entries {source} and ours of {comparison.ours.size} are one "
+                "history: it may be hiding a fork of the log",
+                (note, comparison.our_note),
+            )
+            self._events.append(Anomaly(error))
+            reported += 1
+        while len(self._waited) > UNPROVEN_KEPT:
+            del self._waited[next(iter(self._waited))]
+        while len(self._reported_unproven) > UNPROVEN_KEPT:
+            del self._reported_unproven[next(iter(self._reported_unproven))]
+        return reported
 
     def overdue(self, now: datetime) -> list[tuple[str, Notice, datetime]]:
         """Our notices past their acknowledgement deadline without READ_UNDERSTOOD, CONFLICT or UNABLE."""
@@ -825,6 +875,7 @@ class Station:
                     f"the peer's checkpoint of {cp.size} entries differs from ours: the relay forked the log",
                     (data, ours),
                 )
+            self._waited.pop(data, None)
             if logged:
                 self._logged(data, cp)
             return
@@ -850,6 +901,7 @@ class Station:
                 f"the checkpoints of {old.size} and {new.size} entries are not one history: the relay forked the log",
                 (comparison.note, comparison.our_note),
             ) from None
+        self._waited.pop(comparison.note, None)
         self._remember(cp, comparison.note)
         if comparison.logged:
             self._logged(comparison.note, cp)

@@ -460,12 +460,12 @@ class StationClient:
             self.authenticated.set()
 
     async def _periodic(self) -> None:
-        """Resubmit what is still unaccepted; keep the epoch keys coming."""
+        """Resubmit what is still unaccepted; report what the relay leaves unproven; keep the epoch keys coming."""
         keys_at = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(RESUBMIT_EVERY)
             try:
-                self.act(lambda s: s.resubmit(now(), RESUBMIT_AFTER))
+                self.act(lambda s: (s.resubmit(now(), RESUBMIT_AFTER), s.check_proofs(now())))
                 if asyncio.get_running_loop().time() - keys_at > KEYS_EVERY:
                     keys_at = asyncio.get_running_loop().time()
                     self.maintain_keys(now())

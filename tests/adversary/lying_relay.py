@@ -32,6 +32,7 @@ tamper-header   the (N+1)th delivery's header has its ``seq`` changed and is re-
 strip-keys      every ``keys`` frame to the victim carries no key
 stale-keys      ``keys`` frames to the victim carry only the first key it was ever given (the current epoch's),
                 never the newer ones: once that epoch ends the victim holds only an expired key
+withhold-proofs every ``proof`` frame to the victim is dropped: the relay never answers a ``prove``
 fork            once the log holds N entries (default 2), the victim is moved to a second face of the log with
                 the same key, which logs one extra entry (an old envelope again, delivered to nobody); from then
                 on every envelope and key either station sends is put into both faces, so the exchange goes on
@@ -46,6 +47,7 @@ import contextlib
 import logging
 import os
 import sys
+import weakref
 from dataclasses import replace as replace_event
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +68,7 @@ from hotline.protocol.frames import (
     Head,
     Hello,
     Keys,
+    Proof,
     Publish,
     Submit,
     Welcome,
@@ -421,6 +424,28 @@ class StaleKeys(Lie):
         return [encode_frame(msgspec.structs.replace(keys, keys=kept))]
 
 
+class WithholdProofs(Lie):
+    """Never answer the victim's ``prove``: what a relay that forked the log, and cannot prove otherwise, would do."""
+
+    name = "withhold-proofs"
+
+    def setup(self) -> None:
+        # The victim's connections, numbered from 1 in the order they were first seen (a test tells its
+        # long-running process, started first, from the one-shot commands that follow).
+        self.numbers: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
+
+    def outgoing(self, conn: LyingConnection, frames: list[bytes]) -> list[bytes]:
+        if conn.station != self.victim:
+            return frames
+        number = self.numbers.setdefault(conn, len(self.numbers) + 1)
+        for frame in frames:
+            if _is(frame, "proof"):
+                proof = decode_relay_frame(frame)
+                assert isinstance(proof, Proof)
+                self.told("withheld-proof", old=proof.old, new=proof.new, connection=number)
+        return [frame for frame in frames if not _is(frame, "proof")]
+
+
 class Fork(Lie):
     """Two faces of the log with one key: the real one for the other station, a fork for the victim."""
 
@@ -522,6 +547,7 @@ LIES: dict[str, type[Lie]] = {
         TamperHeader,
         StripKeys,
         StaleKeys,
+        WithholdProofs,
         Fork,
     )
 }

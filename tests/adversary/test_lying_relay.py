@@ -524,6 +524,47 @@ def test_the_heartbeat_check_is_not_ok_once_it_has_caught_a_fork(lying):
     assert not last.startswith("HOTLINE OK"), last
 
 
+def test_a_relay_that_never_answers_prove_is_reported_as_unproven(lying):
+    # Two processes of A: a listener, and one-shot sends. Each new head a send stores is, for the listener, a
+    # checkpoint from elsewhere that the relay must prove one history with its own: this relay never does.
+    line = lying("withhold-proofs", to="station-a")
+    listen(line, "b")
+    a = listen(line, "a")  # the victim's first connection
+    started = time.monotonic()
+    refs: list[str] = []
+
+    def asked_by_the_listener() -> list[dict]:
+        return [lie for lie in lies(line, "withheld-proof") if lie["connection"] == 1]
+
+    # Whether a send's head is news to the listener depends on timing (it may have seen that size already):
+    # send until the listener has asked at least once.
+    while not asked_by_the_listener() and len(refs) < 20:
+        refs.append(f"TUR-{len(refs) + 1}")
+        assert send(line, refs[-1], wait="received").returncode == 0
+    asked = asked_by_the_listener()
+    assert asked, f"the listener asked for no proof in {len(refs)} notices: nothing was tested"
+    withheld = asked[0]
+    found = wait_for_incident(line, "a", "unproven", timeout=60)
+    waited = time.monotonic() - started
+    # Reported after the patience (30 s), at the listener's next check (every 5 s) at the latest.
+    assert found.at >= withheld["time"]
+    assert seconds(found.at, withheld["time"]) >= 30
+    assert "it may be hiding a fork of the log" in found.message
+    # The evidence is the two checkpoints the relay would not join: both signed by it.
+    assert len(evidence_notes(line, found.evidence)) == 2
+    # Shown to A's duty officer, and nothing else is wrong: the notices went through, each once.
+    wait_shown(a, [], ("unproven",), timeout=10)
+    assert inbox_refs(line) == refs
+    assert {i.code for i in incidents(line, "a") + incidents(line, "b")} == {"unproven"}
+    record(
+        "withhold-proofs",
+        detected_by="A",
+        code="unproven",
+        after_first_withheld=seconds(found.at, withheld["time"]),
+        test_seconds=round(waited, 1),
+    )
+
+
 # --- not a lie at all: one station, several processes --------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from hotline.protocol.exceptions import (
     ReplayedMessage,
     SplitView,
     UnknownKey,
+    UnprovenCheckpoint,
     WrongRecipient,
 )
 from hotline.protocol.frames import (
@@ -39,6 +40,7 @@ from hotline.protocol.keys import AUTH_LABEL, EpochKey, EpochKeyPair, IdentityKe
 from hotline.protocol.messages import Ack, FreeText, Readback
 from hotline.protocol.relay import Appended, Relay, auth_payload
 from hotline.protocol.station import (
+    PROOF_PATIENCE,
     AckReceived,
     Anomaly,
     DeliveryRejected,
@@ -480,6 +482,94 @@ def test_gossip_of_another_size_is_checked_with_a_consistency_proof():
     assert line.b._comparisons
     line.run()
     assert line.b._comparisons == {}
+    assert line.sides["b"].errors == []
+
+
+def _older_gossip_for_b(line: Line) -> bytes:
+    """A checkpoint A gossiped, older than what B now holds, which B has forgotten (as after a restart)."""
+    line.connect()
+    line.a.send(notice("TUR-2026-000001"), line.now)
+    line.run()
+    gossiped = line.a.heartbeat(line.now).statement.body.checkpoint
+    line.run()
+    line.b.send(FreeText(lang="en", body="more"), line.now)
+    line.a.send(notice("TUR-2026-000002"), line.now)
+    line.run()
+    line.b._seen.clear()
+    return gossiped
+
+
+def _withhold_proofs(line: Line, name: str) -> list[bytes]:
+    """The relay's proofs to ``name`` are dropped on the way (a relay that does not answer ``prove``)."""
+    withheld: list[bytes] = []
+
+    def inbound(frame: bytes) -> list[bytes]:
+        if isinstance(decode_relay_frame(frame), Proof):
+            withheld.append(frame)
+            return []
+        return [frame]
+
+    line.sides[name].inbound = inbound
+    return withheld
+
+
+def test_a_proof_the_relay_withholds_is_reported_once_after_the_patience_and_carries_both_checkpoints():
+    line = Line()
+    gossiped = _older_gossip_for_b(line)
+    withheld = _withhold_proofs(line, "b")
+    line.b._compare(gossiped, logged=False)
+    line.run()
+    assert withheld, "B asked for a proof, and the relay's answer was dropped"
+    [(old, new)] = line.b._comparisons
+    assert line.b.check_proofs(line.now) == 0  # the waiting starts
+    line.tick(PROOF_PATIENCE.total_seconds())
+    assert line.b.check_proofs(line.now) == 0  # not over the patience yet
+    line.tick(1)
+    assert line.b.check_proofs(line.now) == 1
+    [anomaly] = [e for e in line.b.events() if isinstance(e, Anomaly)]
+    assert isinstance(anomaly.error, UnprovenCheckpoint)
+    assert anomaly.error.code == "unproven"
+    assert f"has not proven in 31s that the checkpoint of {old} entries gossiped by the peer and ours of {new} " in (
+        str(anomaly.error)
+    )
+    assert anomaly.error.evidence[0] == gossiped
+    assert notes.Checkpoint.parse(notes.parse_note(anomaly.error.evidence[1]).text).size == new
+    line.tick(60)
+    assert line.b.check_proofs(line.now) == 0  # once
+
+
+def test_the_time_a_proof_has_been_waited_for_adds_up_over_connections_and_not_over_outages():
+    line = Line()
+    gossiped = _older_gossip_for_b(line)
+    _withhold_proofs(line, "b")
+    line.b._compare(gossiped, logged=False)
+    line.run()
+    line.b.check_proofs(line.now)
+    line.tick(20)
+    line.b.check_proofs(line.now)
+    line.disconnect("b")
+    line.tick(600)  # an outage is not the relay's silence
+    line.connect("b")  # asked again on the new connection, still withheld
+    assert line.b._comparisons
+    line.b.check_proofs(line.now)
+    line.tick(10)
+    assert line.b.check_proofs(line.now) == 0  # 20 s + 10 s
+    line.tick(1)
+    assert line.b.check_proofs(line.now) == 1
+
+
+def test_a_proof_that_comes_clears_the_wait():
+    line = Line()
+    gossiped = _older_gossip_for_b(line)
+    withheld = _withhold_proofs(line, "b")
+    line.b._compare(gossiped, logged=False)
+    line.run()
+    line.b.check_proofs(line.now)
+    line.sides["b"].inbound = lambda frame: [frame]
+    line._feed(line.sides["b"], withheld[0])  # late, but it comes
+    assert line.b._comparisons == {}
+    line.tick(120)
+    assert line.b.check_proofs(line.now) == 0
     assert line.sides["b"].errors == []
 
 
