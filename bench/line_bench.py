@@ -15,7 +15,8 @@ Two baselines in the same run:
 Every durability promise stays on: WAL with synchronous=FULL everywhere.
 
 ``python -m bench.line_bench throughput [N]`` runs the throughput part alone and prints its CPU per notice;
-``python -m bench.line_bench roundtrip [N]`` the round trips alone, with the CPU each process spent on one.
+``python -m bench.line_bench roundtrip [N]`` the round trips alone, with the user and system CPU time each process
+spent per round trip.
 """
 
 from __future__ import annotations
@@ -447,18 +448,28 @@ def round_trip_only(count: int) -> dict[str, float]:
     return {**ours, "floor_ms": statistics.mean([before["sequential"], after["sequential"]]) * 1000}
 
 
+def _user_system_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of one process so far (Linux: /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 async def _round_trips(root: Path, count: int, pids: dict[str, int]) -> dict[str, float]:
     sender = Sender(root)
     processes = {"a": os.getpid(), **pids}
     async with sender.running():
-        cpu = {name: _cpu_seconds([pid]) for name, pid in processes.items()}
+        before = {name: _user_system_seconds(pid) for name, pid in processes.items()}
         latencies = [await sender.round_trip(100 + i) for i in range(count)]
-        cpu = {name: _cpu_seconds([pid]) - cpu[name] for name, pid in processes.items()}
+        after = {name: _user_system_seconds(pid) for name, pid in processes.items()}
+    per = {name: ((after[name][0] - before[name][0]) / count, (after[name][1] - before[name][1]) / count)
+           for name in processes}  # fmt: skip
     return {
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
-        **{f"cpu_{name}_ms": seconds / count * 1000 for name, seconds in cpu.items()},
-        "cpu_ms": sum(cpu.values()) / count * 1000,
+        **{f"user_{name}_ms": user * 1000 for name, (user, _) in per.items()},
+        **{f"system_{name}_ms": system * 1000 for name, (_, system) in per.items()},
+        "cpu_ms": sum(user + system for user, system in per.values()) * 1000,
     }
 
 
