@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Line, Spawned, query, wait_until
+from tests.integration.harness import Line, Spawned, count, query, wait_until
 
 from .network import FIGURES, aim_stations_at, start_proxy
 
@@ -46,10 +46,6 @@ def connected(line: Line, station: str, since: str = "", timeout: float = 20) ->
         return at if at is not None and at > since else None
 
     return wait_until(seen, timeout, f"station {station} to connect")
-
-
-def count(line: Line, name: str, sql: str) -> int:
-    return int(query(line.db(name), sql)[0][0])
 
 
 def incidents(line: Line, station: str) -> list[tuple[str, str]]:

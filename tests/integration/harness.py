@@ -43,6 +43,11 @@ def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+def count(line: Line, name: str, sql: str) -> int:
+    """A ``SELECT COUNT(*) ...`` on the database of ``name`` (a station, or "relay")."""
+    return int(query(line.db(name), sql)[0][0])
+
+
 @dataclass
 class Spawned:
     """A process started by a test, and the file its standard output goes to."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .harness import query, wait_until
+from .harness import Line, query, wait_until
 from .test_exchange import listen
 
 
@@ -18,11 +18,19 @@ def _seconds_ahead(said: str) -> int:
     return int(found.group(1))
 
 
+def _heartbeat_ahead(line: Line, seconds: int, timeout: int) -> tuple[int, str]:
+    """A heartbeat check of A with its clock ``seconds`` ahead: the exit code and the one line it printed."""
+    check = line.hotline(
+        "heartbeat", "a", "--timeout", str(timeout), env={"HOTLINE_CLOCK_OFFSET_SECONDS": str(seconds)}
+    )
+    [said] = check.stdout.splitlines()
+    return check.returncode, said
+
+
 def test_a_clock_two_minutes_ahead_is_a_warning_though_the_heartbeat_is_answered(line):
     listener = listen(line)
-    check = line.hotline("heartbeat", "a", "--timeout", "20", env={"HOTLINE_CLOCK_OFFSET_SECONDS": "120"})
-    assert check.returncode == 1, check.stdout + check.stderr
-    [said] = check.stdout.splitlines()
+    code, said = _heartbeat_ahead(line, 120, timeout=20)
+    assert code == 1, said
     assert said.startswith("HOTLINE WARNING - heartbeat answered by station-b in "), said
     assert 118 <= _seconds_ahead(said) <= 122
     # The right time again: OK.
@@ -33,9 +41,8 @@ def test_a_clock_two_minutes_ahead_is_a_warning_though_the_heartbeat_is_answered
 
 def test_a_clock_ten_minutes_ahead_is_critical_and_the_peer_records_why(line):
     listener = listen(line)
-    check = line.hotline("heartbeat", "a", "--timeout", "5", env={"HOTLINE_CLOCK_OFFSET_SECONDS": "600"})
-    assert check.returncode == 2, check.stdout + check.stderr
-    [said] = check.stdout.splitlines()
+    code, said = _heartbeat_ahead(line, 600, timeout=5)
+    assert code == 2, said
     assert said.startswith("HOTLINE CRITICAL - no heartbeat reply from station-b within 5s; "), said
     assert 598 <= _seconds_ahead(said) <= 602
     # B refused the heartbeat as dated in the future, and says so; it did not take it in.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .harness import Line, query, wait_until
+from .harness import count, query, wait_until
 from .test_exchange import NOTICE, connected, listen
 
 FULL = "the disk is full: free space on it, then try again; nothing of this was stored (SQLITE_FULL)"
@@ -25,10 +25,6 @@ def compact(db: Path) -> int:
         return int(conn.execute("PRAGMA page_count").fetchone()[0])
     finally:
         conn.close()
-
-
-def count(line: Line, name: str, sql: str) -> int:
-    return int(query(line.db(name), sql)[0][0])
 
 
 def test_send_on_a_full_disk_fails_with_one_line_and_stores_nothing(line):

@@ -485,8 +485,11 @@ def test_gossip_of_another_size_is_checked_with_a_consistency_proof():
     assert line.sides["b"].errors == []
 
 
-def _older_gossip_for_b(line: Line) -> bytes:
-    """A checkpoint A gossiped, older than what B now holds, which B has forgotten (as after a restart)."""
+def _asked_and_withheld() -> tuple[Line, bytes, list[bytes]]:
+    """B is shown a checkpoint A gossiped, older than what B holds and forgotten by it (as after a restart), and
+    asks the relay for a proof; the relay's proofs to B are dropped on the way (a relay that does not answer
+    ``prove``). The line, the gossiped checkpoint, and the proofs withheld."""
+    line = Line()
     line.connect()
     line.a.send(notice("TUR-2026-000001"), line.now)
     line.run()
@@ -496,11 +499,6 @@ def _older_gossip_for_b(line: Line) -> bytes:
     line.a.send(notice("TUR-2026-000002"), line.now)
     line.run()
     line.b._seen.clear()
-    return gossiped
-
-
-def _withhold_proofs(line: Line, name: str) -> list[bytes]:
-    """The relay's proofs to ``name`` are dropped on the way (a relay that does not answer ``prove``)."""
     withheld: list[bytes] = []
 
     def inbound(frame: bytes) -> list[bytes]:
@@ -509,16 +507,14 @@ def _withhold_proofs(line: Line, name: str) -> list[bytes]:
             return []
         return [frame]
 
-    line.sides[name].inbound = inbound
-    return withheld
+    line.sides["b"].inbound = inbound
+    line.b._compare(gossiped, logged=False)
+    line.run()
+    return line, gossiped, withheld
 
 
 def test_a_proof_the_relay_withholds_is_reported_once_after_the_patience_and_carries_both_checkpoints():
-    line = Line()
-    gossiped = _older_gossip_for_b(line)
-    withheld = _withhold_proofs(line, "b")
-    line.b._compare(gossiped, logged=False)
-    line.run()
+    line, gossiped, withheld = _asked_and_withheld()
     assert withheld, "B asked for a proof, and the relay's answer was dropped"
     [(old, new)] = line.b._comparisons
     assert line.b.check_proofs(line.now) == 0  # the waiting starts
@@ -539,11 +535,7 @@ def test_a_proof_the_relay_withholds_is_reported_once_after_the_patience_and_car
 
 
 def test_the_time_a_proof_has_been_waited_for_adds_up_over_connections_and_not_over_outages():
-    line = Line()
-    gossiped = _older_gossip_for_b(line)
-    _withhold_proofs(line, "b")
-    line.b._compare(gossiped, logged=False)
-    line.run()
+    line, _, _ = _asked_and_withheld()
     line.b.check_proofs(line.now)
     line.tick(20)
     line.b.check_proofs(line.now)
@@ -559,11 +551,7 @@ def test_the_time_a_proof_has_been_waited_for_adds_up_over_connections_and_not_o
 
 
 def test_a_proof_that_comes_clears_the_wait():
-    line = Line()
-    gossiped = _older_gossip_for_b(line)
-    withheld = _withhold_proofs(line, "b")
-    line.b._compare(gossiped, logged=False)
-    line.run()
+    line, _, withheld = _asked_and_withheld()
     line.b.check_proofs(line.now)
     line.sides["b"].inbound = lambda frame: [frame]
     line._feed(line.sides["b"], withheld[0])  # late, but it comes
